@@ -1,0 +1,36 @@
+"""picohttp: a minimal HTTP/1.0 server framework.
+
+An application gives ``HttpServer`` one handler function; picohttp listens,
+parses each request into an ``HttpRequest``, lets the handler fill an
+``HttpResponse``, sends it and closes the connection::
+
+    import picohttp
+
+    def requestHandler(request, response):
+        response.data = "Hello world!"
+
+    picohttp.HttpServer(8080, requestHandler)
+
+Standard library only.  The public names follow the specification's spelling.
+"""
+
+from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from ._headers import Headers
+from ._limits import Limits
+from ._message import HttpRequest, HttpResponse
+from ._server import HttpServer
+from ._static import staticResource
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Headers",
+    "HttpRequest",
+    "HttpResponse",
+    "HttpServer",
+    "Limits",
+    "LocalProtocolError",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "staticResource",
+]

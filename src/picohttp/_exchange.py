@@ -1,0 +1,119 @@
+"""One request -> one response: call the handler, turn failures into 500s.
+
+Shared by the worker threads and the in-order (``threads=False``) path, so
+both answer identically.  The handler's traceback goes to the ``picohttp``
+logger and never to the client (uvicorn's rule: log it, send a bare 500).
+Also here: the per-second ``Date`` cache and the Common Log Format line.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, Callable, Optional, Sequence, Tuple
+
+from ._errors import LocalProtocolError
+from ._httpdate import format_http_date
+from ._message import HttpRequest, HttpResponse
+from ._serializer import Body, error_head, serialize
+
+log = logging.getLogger("picohttp")
+access_log = logging.getLogger("picohttp.access")
+
+Handler = Callable[..., Any]
+
+_date_second = -1
+_date_text = ""
+
+
+def http_date_now() -> str:
+    """The current ``Date`` value, formatted once per second (it changes no faster)."""
+    global _date_second, _date_text
+    now = int(time.time())
+    if now != _date_second:
+        _date_text = format_http_date(now)
+        _date_second = now
+    return _date_text
+
+
+def run_handler(
+    handler: Handler, args: Sequence[Any], request: HttpRequest
+) -> Tuple[bytes, Body, int, Optional[int]]:
+    """Call ``handler(request, response, *args)`` and serialize what it left.
+
+    Returns ``(head, body, status, content_length)``.  A handler exception or
+    an unsendable response is logged once and becomes a plain 500.
+    """
+    response = HttpResponse()
+    try:
+        handler(request, response, *args)
+    except Exception:
+        log.exception("handler %s raised on %s %s", _name(handler), request.method, request.uri)
+        _discard(response.data)
+        return _internal_error("the request handler failed")
+    try:
+        return serialize(response, request.method, http_date_now())
+    except LocalProtocolError as exc:
+        log.error(
+            "unsendable response from %s on %s %s: %s",
+            _name(handler),
+            request.method,
+            request.uri,
+            exc.reason,
+        )
+        _discard(response.data)
+        return _internal_error("the handler's response could not be sent")
+
+
+def _internal_error(reason: str) -> Tuple[bytes, Body, int, Optional[int]]:
+    message = error_head(500, reason, http_date_now())
+    return message, b"", 500, None
+
+
+def _discard(data: Any) -> None:
+    """Close a file or generator the handler left behind for a response never sent."""
+    if hasattr(data, "close") and (hasattr(data, "read") or hasattr(data, "__next__")):
+        try:
+            data.close()
+        except Exception:
+            log.debug("closing an unsent response body failed", exc_info=True)
+
+
+def _name(handler: Handler) -> str:
+    return getattr(handler, "__qualname__", None) or repr(handler)
+
+
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _clf_time() -> str:
+    now = time.localtime()
+    offset = now.tm_gmtoff or 0
+    sign = "-" if offset < 0 else "+"
+    offset = abs(offset) // 60
+    return (
+        f"{now.tm_mday:02d}/{_MONTHS[now.tm_mon - 1]}/{now.tm_year}:"
+        f"{now.tm_hour:02d}:{now.tm_min:02d}:{now.tm_sec:02d} "
+        f"{sign}{offset // 60:02d}{offset % 60:02d}"
+    )
+
+
+def escape_for_log(text: str) -> str:
+    """Printable ASCII stays; anything else becomes ``\\xNN`` (no log injection)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return text.encode("unicode_escape").decode("ascii").replace('"', '\\"')
+
+
+def log_access(client: Any, request_line: str, status: int, size: Optional[int]) -> None:
+    """One Common Log Format line on ``picohttp.access`` (INFO), if anyone listens."""
+    if access_log.isEnabledFor(logging.INFO):
+        host = client[0] if client else "-"
+        access_log.info(
+            '%s - - [%s] "%s" %d %s',
+            host,
+            _clf_time(),
+            escape_for_log(request_line),
+            status,
+            "-" if size is None else size,
+        )

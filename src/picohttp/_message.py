@@ -1,0 +1,142 @@
+"""``HttpRequest`` and ``HttpResponse``: the spec's two objects, nothing more.
+
+Both use ``__slots__`` (one of each is made per request, on the hot path).
+``HttpRequest.data`` is decoded from the raw body only when a handler reads
+it, so a server answering GETs never pays for a decode it does not use.
+"""
+
+from __future__ import annotations
+
+import codecs
+from typing import IO, Any, Dict, List, Optional, Tuple, Union
+
+from ._headers import Headers
+
+_UNSET: Any = object()
+
+Body = Union[bytes, IO[bytes], None]
+
+
+def content_type_charset(content_type: Optional[str]) -> Optional[str]:
+    """The ``charset`` parameter of a Content-Type, if Python knows that codec."""
+    if not content_type or "charset" not in content_type.lower():
+        return None
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').strip()
+            try:
+                return codecs.lookup(charset).name
+            except LookupError:
+                return None
+    return None
+
+
+class HttpRequest:
+    """One parsed request, as the spec describes it.
+
+    ``method``, ``protocol``: as sent (``"GET"``, ``"HTTP/1.1"``).
+    ``path``: the target's path split on ``/`` and percent-decoded per segment.
+    ``query``: ``dict`` of the query string (``+`` is space, last repeat wins).
+    ``headers``: case-insensitive ``dict`` (``Headers``); repeats joined by ``", "``.
+    ``data``: the body as ``str`` (charset from Content-Type, else UTF-8, with
+    ``surrogateescape``) when a valid ``Content-Length`` > 0 came with it, else ``None``.
+
+    Beyond the spec: ``body`` (the raw bytes, or ``None``), ``uri`` (the request
+    target as sent) and ``client`` (the peer's ``(host, port)``).
+    """
+
+    __slots__ = (
+        "_body",
+        "_data",
+        "client",
+        "headers",
+        "method",
+        "path",
+        "protocol",
+        "query",
+        "uri",
+    )
+
+    def __init__(
+        self,
+        method: str = "GET",
+        path: Optional[List[str]] = None,
+        query: Optional[Dict[str, str]] = None,
+        protocol: str = "HTTP/1.0",
+        headers: Optional[Dict[str, str]] = None,
+        data: Optional[str] = None,
+        *,
+        uri: Optional[str] = None,
+        body: Body = None,
+        client: Optional[Tuple[str, int]] = None,
+    ) -> None:
+        self.method = method
+        self.path = [""] if path is None else path
+        self.query = {} if query is None else query
+        self.protocol = protocol
+        self.headers = headers if isinstance(headers, Headers) else Headers(headers)
+        self.uri = uri if uri is not None else "/" + "/".join(self.path)
+        self.client = client
+        self._body = body
+        self._data = _UNSET if data is None else data
+
+    @property
+    def body(self) -> Optional[bytes]:
+        """The raw request body, or ``None`` when the request carried none."""
+        body = self._body
+        if body is None and self._data is not _UNSET and self._data is not None:
+            body = self._body = str(self._data).encode("utf-8", "surrogateescape")
+        if body is None or isinstance(body, bytes):
+            return body
+        body.seek(0)  # a spooled body (a file): read it whole only when asked
+        return body.read()
+
+    @property
+    def data(self) -> Optional[str]:
+        """The body decoded to ``str``, or ``None`` (see the class docstring)."""
+        data = self._data
+        if data is _UNSET:
+            body = self.body
+            if not body:
+                data = None
+            else:
+                charset = content_type_charset(self.headers.get("Content-Type")) or "utf-8"
+                data = body.decode(charset, "surrogateescape")
+            self._data = data
+        return data
+
+    @data.setter
+    def data(self, value: Optional[str]) -> None:
+        self._data = value
+
+    def __repr__(self) -> str:
+        return f"<HttpRequest {self.method} {self.uri} {self.protocol}>"
+
+
+class HttpResponse:
+    """What the handler fills in; the server turns it into bytes on the wire.
+
+    ``protocol`` (default ``"HTTP/1.0"``), ``status`` (default 200, any int
+    from 100 to 999), ``headers`` (a fresh case-insensitive dict), ``data``
+    (``None``, ``str``, bytes-like, an open binary file, or a ``dict``/``list``
+    sent as JSON). ``Content-Length``, ``Date`` and a default ``Content-Type``
+    are added by the server; see the README's response table.
+    """
+
+    __slots__ = ("data", "headers", "protocol", "status")
+
+    def __init__(
+        self,
+        protocol: str = "HTTP/1.0",
+        status: int = 200,
+        headers: Optional[Dict[str, Any]] = None,
+        data: Any = None,
+    ) -> None:
+        self.protocol = protocol
+        self.status = status
+        self.headers: Dict[str, Any] = Headers() if headers is None else headers
+        self.data = data
+
+    def __repr__(self) -> str:
+        return f"<HttpResponse {self.status} {type(self.data).__name__}>"

@@ -1,0 +1,74 @@
+"""File extension -> Content-Type, with picohttp's own table for the web first.
+
+The operating system's ``mimetypes`` database is consulted only for
+extensions this table lacks: on some Windows machines it maps ``.js`` to
+``text/plain`` (module scripts then refuse to load), and older databases lack
+``.wasm``, ``.avif`` or ``.webmanifest``.  Text types carry ``charset=utf-8``.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+WEB_TYPES: Dict[str, str] = {
+    ".html": "text/html; charset=utf-8",
+    ".htm": "text/html; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".mjs": "text/javascript; charset=utf-8",
+    ".cjs": "text/javascript; charset=utf-8",
+    ".json": "application/json",
+    ".map": "application/json",
+    ".webmanifest": "application/manifest+json",
+    ".txt": "text/plain; charset=utf-8",
+    ".md": "text/markdown; charset=utf-8",
+    ".csv": "text/csv; charset=utf-8",
+    ".xml": "application/xml",
+    ".svg": "image/svg+xml",
+    ".wasm": "application/wasm",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".gif": "image/gif",
+    ".webp": "image/webp",
+    ".avif": "image/avif",
+    ".ico": "image/x-icon",
+    ".bmp": "image/bmp",
+    ".woff": "font/woff",
+    ".woff2": "font/woff2",
+    ".ttf": "font/ttf",
+    ".otf": "font/otf",
+    ".pdf": "application/pdf",
+    ".zip": "application/zip",
+    ".gz": "application/gzip",
+    ".tar": "application/x-tar",
+    ".mp4": "video/mp4",
+    ".webm": "video/webm",
+    ".ogv": "video/ogg",
+    ".mp3": "audio/mpeg",
+    ".ogg": "audio/ogg",
+    ".oga": "audio/ogg",
+    ".wav": "audio/wav",
+    ".flac": "audio/flac",
+    ".m4a": "audio/mp4",
+    ".vtt": "text/vtt; charset=utf-8",
+}
+
+
+def guess_type(name: str, default: Optional[str] = None) -> Optional[str]:
+    """Content-Type for a file name: the web table, then ``mimetypes``, then ``default``."""
+    dot = name.rfind(".")
+    if dot < 0 or "/" in name[dot:]:
+        return default
+    extension = name[dot:].lower()
+    known = WEB_TYPES.get(extension)
+    if known is not None:
+        return known
+    import mimetypes  # lazily: reading the OS tables costs milliseconds
+
+    guessed, _ = mimetypes.guess_type("x" + extension, strict=False)
+    if guessed is None:
+        return default
+    if guessed.startswith("text/"):
+        guessed += "; charset=utf-8"
+    return guessed

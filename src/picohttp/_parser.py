@@ -1,0 +1,417 @@
+"""Sans-I/O request parser: bytes in, an ``HttpRequest`` or a precise error out.
+
+Strategy (after h11/_readers.py):
+- ``RequestParser.feed(data)`` takes whatever the socket gave and returns the
+  finished ``HttpRequest``, or ``None`` while more bytes are needed, or raises
+  ``RemoteProtocolError(status, reason)``.  It never touches a socket, a clock
+  or a thread; the server owns all of those, which keeps this module fuzzable.
+- Only new bytes are searched for the blank line that ends the head, so a head
+  trickled in one byte at a time costs O(n), not O(n^2).
+- Strict where leniency has let requests be smuggled (see design.md section 2):
+  tokens are checked byte by byte, Content-Length must be plain digits,
+  Transfer-Encoding is refused on HTTP/1.0 and next to Content-Length, a bare
+  CR or a folded line is an error.  Lenient only where RFC 9112 allows it: a
+  bare LF ends a line, as nginx accepts, and empty lines before the request
+  line are skipped.
+- Limits are checked as bytes arrive, before any bigger buffer is kept.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional, Tuple
+
+from ._body import BodySink
+from ._errors import RemoteProtocolError
+from ._headers import Headers
+from ._limits import DEFAULT_LIMITS, KEYWORDS, Limits
+from ._message import _UNSET, HttpRequest
+from ._target import parse_target
+
+# RFC 9110 5.6.2: tchar.  bytes.translate(None, ALLOWED) leaves only the bytes
+# that are not allowed, so "is every byte legal" is one C call.
+_TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+# Request target: visible ASCII only (RFC 3986 characters; no space, no controls).
+_TARGET_CHARS = bytes(range(0x21, 0x7F))
+# Field value: HTAB, SP, VCHAR and obs-text (RFC 9110 5.5); no CR, LF, NUL or DEL.
+_VALUE_CHARS = b"\t" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
+_HEX = b"0123456789abcdefABCDEF"
+_DIGITS = b"0123456789"
+
+# Parser states.
+_HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _DONE = range(7)
+
+_MAX_CL_DIGITS = 19  # anything longer overflows a signed 64-bit length
+_MAX_CHUNK_LINE = 4096  # a chunk-size line, extensions included
+
+
+def _limit_error(status: int, what: str, limit_name: str, value: int) -> RemoteProtocolError:
+    keyword = KEYWORDS[limit_name]
+    return RemoteProtocolError(
+        status, f"{what} exceeds {keyword}={value} (raise it with HttpServer({keyword}=...))"
+    )
+
+
+def _find_head_end(buf: bytes, start: int) -> Tuple[int, int]:
+    """Find the blank line ending the head: (end of the last field line, start of the body)."""
+    crlf = buf.find(b"\n\r\n", start)
+    lf = buf.find(b"\n\n", start)
+    if lf >= 0 and (crlf < 0 or lf < crlf):
+        return lf, lf + 2
+    if crlf >= 0:
+        return crlf, crlf + 3
+    return -1, -1
+
+
+def parse_content_length(values: List[str]) -> int:
+    """Content-Length from every value the client sent (repeats and lists included)."""
+    lengths = set()
+    for value in values:
+        for piece in value.split(","):
+            piece = piece.strip(" \t")
+            # str.isdigit() also accepts '²' and other non-ASCII digits: check ASCII first.
+            if not (piece.isascii() and piece.isdigit()) or len(piece) > _MAX_CL_DIGITS:
+                raise RemoteProtocolError(400, f"invalid Content-Length {value!r}")
+            lengths.add(int(piece))
+    if len(lengths) != 1:
+        raise RemoteProtocolError(400, "conflicting Content-Length values")
+    return lengths.pop()
+
+
+def parse_head(
+    head: bytes, limits: Limits = DEFAULT_LIMITS
+) -> Tuple[str, str, str, Headers, Dict[str, List[str]]]:
+    """Parse a request head (without its blank line) into its parts.
+
+    Returns ``(method, target, protocol, headers, framing)`` where ``framing``
+    holds the raw values of the fields that decide the body (content-length,
+    transfer-encoding, host, expect), lowercased names as keys.
+    """
+    lines = head.split(b"\n")
+    line = lines[0]
+    if line[-1:] == b"\r":
+        line = line[:-1]
+    if len(line) > limits.max_request_line:
+        raise _limit_error(414, "request line", "max_request_line", limits.max_request_line)
+    parts = line.split(b" ")
+    if len(parts) != 3:
+        raise RemoteProtocolError(400, "malformed request line")
+    method, target, version = parts
+    if not method or method.translate(None, _TCHAR):
+        raise RemoteProtocolError(400, "malformed method")
+    if not target or target.translate(None, _TARGET_CHARS):
+        raise RemoteProtocolError(400, "malformed request target")
+    first = target[:1]
+    if first != b"/" and target != b"*":
+        lowered = target[:8].lower()
+        if not (lowered.startswith(b"http://") or lowered.startswith(b"https://")):
+            raise RemoteProtocolError(400, "request target is not /path, http(s)://... or *")
+    if (
+        len(version) != 8
+        or version[:5] != b"HTTP/"
+        or version[5] not in _DIGITS
+        or version[6] != 0x2E
+        or version[7] not in _DIGITS
+    ):
+        raise RemoteProtocolError(400, "malformed HTTP version")
+    if version[5] != 0x31:
+        raise RemoteProtocolError(505, "only HTTP/1.x is supported")
+
+    if len(lines) - 1 > limits.max_headers:
+        raise _limit_error(431, "number of header fields", "max_headers", limits.max_headers)
+    fields: Dict[str, str] = {}
+    names: Dict[object, Any] = {}
+    framing: Dict[str, List[str]] = {}
+    for raw in lines[1:]:
+        if raw[-1:] == b"\r":
+            raw = raw[:-1]
+        name_bytes, colon, value_bytes = raw.partition(b":")
+        if not colon or not name_bytes or name_bytes.translate(None, _TCHAR):
+            # No colon, empty name, whitespace before the colon, obs-fold, controls.
+            raise RemoteProtocolError(400, "malformed header field")
+        value_bytes = value_bytes.strip(b" \t")
+        if value_bytes.translate(None, _VALUE_CHARS):
+            raise RemoteProtocolError(400, "control character in header value")
+        name = name_bytes.decode("ascii")
+        value = value_bytes.decode("latin-1")
+        folded = name.lower()
+        if folded in names:
+            stored = names[folded]
+            fields[stored] = fields[stored] + ", " + value
+        else:
+            names[folded] = name
+            fields[name] = value
+        if folded in _FRAMING:
+            framing.setdefault(folded, []).append(value)
+    return (
+        method.decode("ascii"),
+        target.decode("ascii"),
+        version.decode("ascii"),
+        Headers._trusted(fields, names),
+        framing,
+    )
+
+
+_FRAMING = frozenset(("content-length", "transfer-encoding", "host", "expect"))
+
+
+class RequestParser:
+    """Parse one request from bytes fed in as they arrive.
+
+    ``feed(data)`` returns the ``HttpRequest`` once complete, else ``None``;
+    ``eof()`` tells the parser the client stopped sending.  Both raise
+    ``RemoteProtocolError`` with the status to answer.  After the head is in,
+    ``head_done`` is true and ``expect_continue`` says whether the client
+    waits for ``100 Continue`` before sending its body.  ``leftover`` counts
+    bytes received beyond the request (the server must drain them before it
+    closes, or the kernel's reset could destroy the response in flight).
+    """
+
+    __slots__ = (
+        "_buf",
+        "_chunk_left",
+        "_client",
+        "_request",
+        "_scanned",
+        "_sink",
+        "_state",
+        "_trailer_bytes",
+        "expect_continue",
+        "leftover",
+        "limits",
+        "received",
+    )
+
+    def __init__(
+        self, limits: Limits = DEFAULT_LIMITS, client: Optional[Tuple[str, int]] = None
+    ) -> None:
+        self.limits = limits
+        self._client = client
+        self._buf = bytearray()
+        self._scanned = 0
+        self._state = _HEAD
+        self._request: Optional[HttpRequest] = None
+        self._sink: Optional[BodySink] = None
+        self._chunk_left = 0
+        self._trailer_bytes = 0
+        self.expect_continue = False
+        self.leftover = 0
+        self.received = 0
+
+    @property
+    def head_done(self) -> bool:
+        """True once the request head has been parsed (the body may still be due)."""
+        return self._state != _HEAD
+
+    @property
+    def done(self) -> bool:
+        return self._state == _DONE
+
+    def feed(self, data: bytes) -> Optional[HttpRequest]:
+        """Take the next bytes from the client; return the request once complete."""
+        self.received += len(data)
+        state = self._state
+        if state == _HEAD:
+            return self._feed_head(data)
+        if state == _DONE:
+            self.leftover += len(data)
+            return None
+        if state == _BODY:
+            return self._feed_body(data)
+        self._buf += data
+        return self._feed_chunked()
+
+    def eof(self) -> None:
+        """The client closed its side: raise if a request was left half sent."""
+        if self._state == _DONE:
+            return
+        if self._state == _HEAD and not self._buf.strip(b"\r\n"):
+            return  # nothing (or only blank lines) was sent: nothing to answer
+        if self._sink is not None:
+            self._sink.discard()
+        what = "request head" if self._state == _HEAD else "request body"
+        raise RemoteProtocolError(400, f"connection closed before the end of the {what}")
+
+    def discard(self) -> None:
+        """Free a spooled body of a request that will not be handled."""
+        if self._sink is not None:
+            self._sink.discard()
+            self._sink = None
+
+    # -- head ---------------------------------------------------------------
+
+    def _feed_head(self, data: bytes) -> Optional[HttpRequest]:
+        buf: Any
+        if self._buf:
+            self._buf += data  # a bytearray: amortised O(1) appends while trickled
+            buf = self._buf
+        else:
+            buf = data
+        if buf[:1] in (b"\r", b"\n"):
+            # RFC 9112 2.2: ignore empty lines before the request line.
+            buf = buf.lstrip(b"\r\n")
+            self._buf = bytearray(buf)
+            self._scanned = 0
+        end, body_start = _find_head_end(buf, self._scanned)
+        limits = self.limits
+        if end < 0:
+            if len(buf) > limits.max_header_bytes:
+                raise _limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
+            if len(buf) > limits.max_request_line + 1:
+                newline = buf.find(b"\n", 0, limits.max_request_line + 2)
+                if newline < 0:
+                    raise _limit_error(
+                        414, "request line", "max_request_line", limits.max_request_line
+                    )
+            if not isinstance(buf, bytearray):
+                self._buf = bytearray(buf)
+            self._scanned = max(0, len(buf) - 2)
+            return None
+        if end > limits.max_header_bytes:
+            raise _limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
+        self._buf = bytearray()
+        method, target, protocol, headers, framing = parse_head(bytes(buf[:end]), limits)
+        path, query = parse_target(target)
+        request = HttpRequest.__new__(HttpRequest)
+        request.method = method
+        request.path = path
+        request.query = query
+        request.protocol = protocol
+        request.headers = headers
+        request.uri = target
+        request.client = self._client
+        request._body = None
+        request._data = _UNSET
+        self._request = request
+        rest = buf[body_start:]
+        if not framing:
+            return self._finish(None, len(rest))
+        return self._start_body(framing, protocol, rest)
+
+    def _start_body(
+        self, framing: Dict[str, List[str]], protocol: str, rest: bytes
+    ) -> Optional[HttpRequest]:
+        hosts = framing.get("host")
+        if hosts is not None and len(hosts) > 1:
+            raise RemoteProtocolError(400, "more than one Host header")
+        if hosts is None and protocol != "HTTP/1.0":
+            raise RemoteProtocolError(400, "HTTP/1.1 request without a Host header")
+        lengths = framing.get("content-length")
+        codings = framing.get("transfer-encoding")
+        limits = self.limits
+        if codings is not None:
+            if protocol == "HTTP/1.0":
+                raise RemoteProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
+            if lengths is not None:
+                raise RemoteProtocolError(400, "both Transfer-Encoding and Content-Length")
+            if ", ".join(codings).strip(" \t").lower() != "chunked":
+                raise RemoteProtocolError(501, "only the chunked transfer coding is supported")
+            self._set_expect(framing, protocol)
+            self._sink = BodySink(limits.spool_threshold)
+            self._state = _CHUNK_SIZE
+            self._buf = bytearray(rest)
+            return self._feed_chunked()
+        if lengths is None:
+            return self._finish(None, len(rest))
+        length = parse_content_length(lengths)
+        if length > limits.max_body:
+            raise _limit_error(413, f"body of {length} bytes", "max_body", limits.max_body)
+        if length <= len(rest):
+            return self._finish(bytes(rest[:length]), len(rest) - length)
+        self._set_expect(framing, protocol)
+        self._sink = BodySink(limits.spool_threshold, length)
+        self._chunk_left = length
+        self._state = _BODY
+        return self._feed_body(rest)
+
+    def _set_expect(self, framing: Dict[str, List[str]], protocol: str) -> None:
+        expect = framing.get("expect")
+        if expect and protocol != "HTTP/1.0":
+            self.expect_continue = expect[-1].strip().lower() == "100-continue"
+
+    def _finish(self, body: Any, leftover: int) -> HttpRequest:
+        request = self._request
+        assert request is not None
+        request._body = body
+        self._state = _DONE
+        self.leftover = leftover
+        self._sink = None
+        return request
+
+    # -- body with Content-Length --------------------------------------------
+
+    def _feed_body(self, data: bytes) -> Optional[HttpRequest]:
+        sink = self._sink
+        assert sink is not None
+        left = self._chunk_left
+        if len(data) < left:
+            sink.write(data)
+            self._chunk_left = left - len(data)
+            return None
+        sink.write(data[:left])
+        return self._finish(sink.result(), len(data) - left)
+
+    # -- chunked body (HTTP/1.1 clients such as requests with a generator) ---
+
+    def _feed_chunked(self) -> Optional[HttpRequest]:
+        sink = self._sink
+        assert sink is not None
+        limits = self.limits
+        buf = self._buf
+        pos = 0  # consume by index and compact once: slicing per chunk would be O(n^2)
+        try:
+            while True:
+                state = self._state
+                if state == _CHUNK_DATA:
+                    take = min(self._chunk_left, len(buf) - pos)
+                    if take == 0:
+                        return None
+                    sink.write(bytes(buf[pos : pos + take]))
+                    pos += take
+                    self._chunk_left -= take
+                    if self._chunk_left == 0:
+                        self._state = _CHUNK_END
+                    continue
+                newline = buf.find(b"\n", pos)
+                if newline < 0:
+                    if len(buf) - pos > _MAX_CHUNK_LINE:
+                        raise RemoteProtocolError(400, "chunk line too long")
+                    return None
+                line = bytes(buf[pos:newline])
+                if line[-1:] == b"\r":
+                    line = line[:-1]
+                pos = newline + 1
+                if state == _CHUNK_END:
+                    if line:
+                        raise RemoteProtocolError(400, "missing CRLF after chunk data")
+                    self._state = _CHUNK_SIZE
+                elif state == _CHUNK_SIZE:
+                    size_text = line.split(b";", 1)[0].rstrip(b" \t")
+                    if not size_text or size_text.translate(None, _HEX) or len(size_text) > 16:
+                        raise RemoteProtocolError(400, "malformed chunk size")
+                    size = int(size_text, 16)
+                    if sink.size + size > limits.max_body:
+                        raise _limit_error(413, "chunked body", "max_body", limits.max_body)
+                    if size == 0:
+                        self._state = _TRAILER
+                    else:
+                        self._chunk_left = size
+                        self._state = _CHUNK_DATA
+                else:  # _TRAILER: fields checked and dropped, then the final blank line
+                    if not line:
+                        return self._finish(sink.result(), len(buf) - pos)
+                    self._trailer_bytes += len(line)
+                    if self._trailer_bytes > limits.max_header_bytes:
+                        raise _limit_error(
+                            431, "trailer section", "max_header_bytes", limits.max_header_bytes
+                        )
+                    name, colon, value = line.partition(b":")
+                    if (
+                        not colon
+                        or not name
+                        or name.translate(None, _TCHAR)
+                        or value.strip(b" \t").translate(None, _VALUE_CHARS)
+                    ):
+                        raise RemoteProtocolError(400, "malformed trailer field")
+        finally:
+            if self._state != _DONE:
+                del buf[:pos]

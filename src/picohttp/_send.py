@@ -1,0 +1,139 @@
+"""Writing one response to a socket: resumable and non-blocking, or streamed.
+
+``Writer`` holds what is left of a response (buffers, then a file region) and
+``write(sock)`` sends as much as the socket takes without blocking, so the
+selector thread can finish a slow reader's download while no worker waits.
+Files leave by ``os.sendfile`` (zero copy) where the OS and the socket allow
+it, else by 256 KiB reads.  ``send_stream`` is the blocking path for iterator
+bodies, which only a thread that may block can pull.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any, List, Optional, Tuple, Type
+
+from ._serializer import STREAM_CHUNK, Body, FileBody, StreamBody
+
+#: Exceptions meaning "the socket would block"; TLS support adds ssl's.
+WOULD_BLOCK: Tuple[Type[BaseException], ...] = (BlockingIOError, InterruptedError)
+
+#: Bodies up to this size are joined to the head and leave in one send.
+JOIN_LIMIT = 64 * 1024
+
+_HAVE_SENDFILE = hasattr(os, "sendfile")
+
+
+class Writer:
+    """What remains to be sent of one response; ``write`` resumes where it stopped."""
+
+    __slots__ = ("_buffers", "_file", "_offset", "_position", "_remaining", "_zero_copy", "sent")
+
+    def __init__(self, head: bytes, body: Body, zero_copy: bool = True) -> None:
+        self._file: Optional[Any] = None
+        self._offset = 0
+        self._remaining: Optional[int] = 0
+        self.sent = 0
+        self._position = 0
+        self._zero_copy = zero_copy and _HAVE_SENDFILE
+        if type(body) is bytes:
+            if len(body) <= JOIN_LIMIT:
+                self._buffers: List[bytes] = [head + body] if body else [head]
+            else:
+                self._buffers = [head, body]
+        else:
+            assert isinstance(body, FileBody)
+            self._buffers = [head]
+            self._file = body.file
+            self._offset = body.offset
+            self._remaining = body.length
+            if self._zero_copy:
+                try:
+                    body.file.fileno()
+                except (OSError, AttributeError, ValueError):
+                    self._zero_copy = False
+
+    def write(self, sock: socket.socket) -> bool:
+        """Send without blocking; ``True`` once everything is out.
+
+        Raises ``OSError`` when the client is gone (reset, broken pipe).
+        """
+        buffers = self._buffers
+        while buffers:
+            buffer = buffers[0]
+            position = self._position
+            try:
+                sent = sock.send(memoryview(buffer)[position:] if position else buffer)
+            except WOULD_BLOCK:
+                return False
+            self.sent += sent
+            position += sent
+            if position < len(buffer):
+                self._position = position
+                return False
+            buffers.pop(0)
+            self._position = 0
+        if self._file is None:
+            return True
+        return self._write_file(sock)
+
+    def _write_file(self, sock: socket.socket) -> bool:
+        file = self._file
+        assert file is not None
+        while self._remaining is None or self._remaining > 0:
+            want = STREAM_CHUNK if self._remaining is None else min(self._remaining, 1 << 30)
+            if self._zero_copy:
+                try:
+                    sent = os.sendfile(sock.fileno(), file.fileno(), self._offset, want)
+                except WOULD_BLOCK:
+                    return False
+                except OSError as exc:
+                    if exc.errno in (22, 38, 45, 95):  # EINVAL, ENOSYS, ENOTSUP: no sendfile here
+                        self._zero_copy = False
+                        continue
+                    raise
+                if sent == 0:
+                    break  # the file shrank under us: stop at its end
+            else:
+                file.seek(self._offset)
+                chunk = file.read(min(want, STREAM_CHUNK))
+                if not chunk:
+                    break
+                try:
+                    sent = sock.send(chunk)
+                except WOULD_BLOCK:
+                    return False
+            self._offset += sent
+            self.sent += sent
+            if self._remaining is not None:
+                self._remaining -= sent
+        self.close()
+        if self._remaining:
+            raise ConnectionAbortedError("file ended before its announced length")
+        return True
+
+    def close(self) -> None:
+        """Release the file, if any (idempotent)."""
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
+
+
+def send_stream(sock: socket.socket, head: bytes, stream: StreamBody, timeout: float) -> int:
+    """Send ``head`` then each piece of ``stream`` as it is produced; blocking.
+
+    The generator is closed however this ends, so a client that leaves stops
+    it (it sees ``GeneratorExit`` at its ``yield``).  Returns the bytes sent.
+    """
+    sock.settimeout(timeout)
+    sent = 0
+    try:
+        sock.sendall(head)
+        sent = len(head)
+        for piece in stream.pieces():
+            sock.sendall(piece)
+            sent += len(piece)
+    finally:
+        stream.close()
+    return sent

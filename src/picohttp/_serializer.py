@@ -1,0 +1,301 @@
+"""Sans-I/O response serializer: ``HttpResponse`` in, head bytes and a body out.
+
+``serialize`` is the one place that decides what each kind of ``data`` means
+(after bottle's ``_cast``), so the rules of the README's response table live
+here and nowhere else:
+
+=====================  ==========================================================
+``data``               sent as
+=====================  ==========================================================
+``None``               no body (``Content-Length: 0``)
+``str``                UTF-8 (or the charset the handler's Content-Type names);
+                       Content-Type ``text/html`` if it starts with ``<``,
+                       else ``text/plain``, both with ``charset=utf-8``
+bytes-like             as is; no Content-Type is invented (browsers sniff)
+``dict`` / ``list``    JSON, ``Content-Type: application/json``
+open binary file       streamed from its current position (``sendfile``)
+iterator / generator   each piece as it comes, no Content-Length; close ends it
+=====================  ==========================================================
+
+The server always writes ``Content-Length`` (replacing the handler's),
+``Connection: close`` and, unless the handler set one, ``Date``.  1xx, 204
+and 304 carry no body and no Content-Length; a ``HEAD`` gets the head of the
+would-be GET.  A header name that is not a token, or a value with CR, LF, NUL
+or another control byte, raises ``LocalProtocolError``: it is never written.
+
+The body comes back as ``bytes``, a ``FileBody`` or a ``StreamBody``; the body
+code only needs ``len()``-like facts and ``read``/``fileno``, so a file can
+leave by ``sendfile`` (after h11/_writers.py).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+
+from ._errors import LocalProtocolError
+from ._message import HttpResponse, content_type_charset
+
+# RFC 9110 reason phrases, built once (uvicorn builds its table at import too).
+REASONS: Dict[int, str] = {
+    100: "Continue", 101: "Switching Protocols", 102: "Processing", 103: "Early Hints",
+    200: "OK", 201: "Created", 202: "Accepted", 203: "Non-Authoritative Information",
+    204: "No Content", 205: "Reset Content", 206: "Partial Content", 207: "Multi-Status",
+    208: "Already Reported", 226: "IM Used",
+    300: "Multiple Choices", 301: "Moved Permanently", 302: "Found", 303: "See Other",
+    304: "Not Modified", 305: "Use Proxy", 307: "Temporary Redirect",
+    308: "Permanent Redirect",
+    400: "Bad Request", 401: "Unauthorized", 402: "Payment Required", 403: "Forbidden",
+    404: "Not Found", 405: "Method Not Allowed", 406: "Not Acceptable",
+    407: "Proxy Authentication Required", 408: "Request Timeout", 409: "Conflict",
+    410: "Gone", 411: "Length Required", 412: "Precondition Failed",
+    413: "Content Too Large", 414: "URI Too Long", 415: "Unsupported Media Type",
+    416: "Range Not Satisfiable", 417: "Expectation Failed", 418: "I'm a Teapot",
+    421: "Misdirected Request", 422: "Unprocessable Content", 423: "Locked",
+    424: "Failed Dependency", 425: "Too Early", 426: "Upgrade Required",
+    428: "Precondition Required", 429: "Too Many Requests",
+    431: "Request Header Fields Too Large", 451: "Unavailable For Legal Reasons",
+    500: "Internal Server Error", 501: "Not Implemented", 502: "Bad Gateway",
+    503: "Service Unavailable", 504: "Gateway Timeout", 505: "HTTP Version Not Supported",
+    506: "Variant Also Negotiates", 507: "Insufficient Storage", 508: "Loop Detected",
+    510: "Not Extended", 511: "Network Authentication Required",
+}  # fmt: skip
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_BAD_PROTOCOL = re.compile(r"[\x00-\x20\x7f]")
+# Names the serializer itself writes: a handler's value for these is replaced.
+_FRAMING = frozenset(("content-length", "connection", "transfer-encoding"))
+_TEXT_TYPES = ("text/", "application/javascript", "application/xml", "image/svg+xml")
+
+_known_names: Dict[str, str] = {}  # checked header name -> itself; bounded below
+
+STREAM_CHUNK = 256 * 1024
+
+
+class FileBody:
+    """A file to send from ``offset``: ``length`` bytes, or to EOF when ``None``."""
+
+    __slots__ = ("file", "length", "offset")
+
+    def __init__(self, file: Any, offset: int, length: Optional[int]) -> None:
+        self.file = file
+        self.offset = offset
+        self.length = length
+
+    def close(self) -> None:
+        self.file.close()
+
+
+class StreamBody:
+    """An iterator of ``str``/``bytes`` pieces, sent as they are produced."""
+
+    __slots__ = ("iterator",)
+
+    def __init__(self, iterator: Iterator[Any]) -> None:
+        self.iterator = iterator
+
+    def pieces(self) -> Iterator[bytes]:
+        for piece in self.iterator:
+            if isinstance(piece, str):
+                piece = piece.encode("utf-8")
+            elif not isinstance(piece, (bytes, bytearray, memoryview)):
+                raise LocalProtocolError(
+                    f"a streamed response yielded {type(piece).__name__}, not str or bytes"
+                )
+            if piece:
+                yield bytes(piece)
+
+    def close(self) -> None:
+        close = getattr(self.iterator, "close", None)
+        if close is not None:
+            close()
+
+
+Body = Union[bytes, FileBody, StreamBody]
+
+
+def _check_name(name: Any) -> str:
+    if type(name) is str and name in _known_names:
+        return name
+    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        raise LocalProtocolError(f"invalid response header name {name!r}")
+    if len(_known_names) < 1024:
+        _known_names[name] = name
+    return name
+
+
+def _check_value(name: str, value: Any) -> str:
+    text: str
+    if type(value) is str:
+        text = value
+    elif isinstance(value, bytes):
+        text = value.decode("latin-1")
+    else:
+        text = str(value)
+    if _BAD_VALUE.search(text):
+        raise LocalProtocolError(f"control character in response header {name}: {text!r}")
+    return text
+
+
+def _is_text_type(content_type: str) -> bool:
+    return content_type.lower().startswith(_TEXT_TYPES)
+
+
+def _file_body(data: Any) -> Tuple[FileBody, Optional[int]]:
+    if isinstance(data, io.TextIOBase):
+        raise LocalProtocolError("response.data is a text-mode file: open it with 'rb'")
+    try:
+        offset = data.tell()
+    except (OSError, AttributeError, ValueError):
+        offset = 0
+    length: Optional[int] = None
+    try:
+        size = os.fstat(data.fileno()).st_size
+        length = max(0, size - offset)
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        try:
+            end = data.seek(0, 2)
+            data.seek(offset)
+            length = max(0, end - offset)
+        except (OSError, AttributeError, ValueError):
+            length = None
+    return FileBody(data, offset, length), length
+
+
+def _encode_text(text: str, content_type: Optional[str]) -> bytes:
+    charset = content_type_charset(content_type) if content_type else None
+    if charset is None or charset == "utf-8":
+        return text.encode("utf-8", "surrogateescape")
+    try:
+        return text.encode(charset)
+    except UnicodeEncodeError as exc:
+        raise LocalProtocolError(f"response text cannot be encoded as {charset}: {exc}") from None
+
+
+def serialize(
+    response: HttpResponse, method: str, date: str
+) -> Tuple[bytes, Body, int, Optional[int]]:
+    """Turn a response into ``(head, body, status, content_length)``.
+
+    ``method`` is the request's (``HEAD`` drops the body); ``date`` the
+    current ``Date`` value, cached by the caller.  For ``HEAD``, 1xx, 204 and
+    304 the returned body is ``b""`` and any file or stream is closed.
+    """
+    status = response.status
+    if type(status) is not int:
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise LocalProtocolError(f"response.status must be an int, not {status!r}")
+        status = int(status)
+    if not 100 <= status <= 999:
+        raise LocalProtocolError(f"response.status {status} is not a three-digit code")
+    protocol = response.protocol
+    if type(protocol) is not str or not protocol or _BAD_PROTOCOL.search(protocol):
+        raise LocalProtocolError(f"invalid response.protocol {protocol!r}")
+
+    lines: List[str] = [f"{protocol} {status} {REASONS.get(status, '')}"]
+    content_type: Optional[str] = None
+    has_date = False
+    headers = response.headers
+    if headers:
+        for name, value in headers.items():
+            _check_name(name)
+            folded = name.lower()
+            if folded in _FRAMING:
+                continue
+            if folded == "content-type":
+                content_type = _check_value(name, value)
+                continue  # written below, perhaps with a charset added
+            if folded == "date":
+                has_date = True
+            if isinstance(value, (list, tuple)):  # several fields, e.g. Set-Cookie
+                lines.extend(f"{name}: {_check_value(name, item)}" for item in value)
+            else:
+                lines.append(f"{name}: {_check_value(name, value)}")
+
+    data = response.data
+    body: Body
+    length: Optional[int]
+    kind = type(data)
+    if kind is str:
+        if content_type is None:
+            if data:
+                content_type = (
+                    "text/html; charset=utf-8"
+                    if data.lstrip()[:1] == "<"
+                    else "text/plain; charset=utf-8"
+                )
+            encoded = data.encode("utf-8", "surrogateescape")
+        else:
+            if _is_text_type(content_type) and "charset" not in content_type.lower():
+                content_type += "; charset=utf-8"
+            encoded = _encode_text(data, content_type)
+        body, length = encoded, len(encoded)
+    elif kind is bytes:
+        body, length = data, len(data)
+    elif data is None:
+        body = b""
+        length = 0
+    elif isinstance(data, (bytearray, memoryview)):
+        body = bytes(data)
+        length = len(body)
+    elif isinstance(data, (dict, list)):
+        import json  # lazily: a server that never sends JSON never imports it
+
+        try:
+            body = json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogateescape")
+        except (TypeError, ValueError) as exc:
+            raise LocalProtocolError(f"response.data is not JSON-serialisable: {exc}") from None
+        if content_type is None:
+            content_type = "application/json"
+        length = len(body)
+    elif hasattr(data, "read"):
+        body, length = _file_body(data)
+    elif hasattr(data, "__next__"):
+        body = StreamBody(data)
+        length = None
+    else:
+        raise LocalProtocolError(
+            f"cannot send response.data of type {kind.__name__}: use str, bytes, "
+            "dict, list, an open binary file or an iterator"
+        )
+
+    if content_type is not None:
+        lines.append(f"Content-Type: {content_type}")
+    if status < 200 or status == 204 or status == 304:
+        _close_body(body)
+        body, length = b"", None
+    else:
+        if length is not None:
+            lines.append(f"Content-Length: {length}")
+        if method == "HEAD":
+            _close_body(body)
+            body = b""
+    if not has_date:
+        lines.append(f"Date: {date}")
+    lines.append("Connection: close\r\n\r\n")
+    text = "\r\n".join(lines)
+    try:
+        head = text.encode("latin-1")
+    except UnicodeEncodeError:
+        head = text.encode("utf-8")  # non-Latin-1 header values: send their UTF-8 bytes
+    return head, body, status, length
+
+
+def _close_body(body: Body) -> None:
+    if not isinstance(body, bytes):
+        body.close()
+
+
+def error_head(status: int, reason: str, date: str) -> bytes:
+    """A complete short plain-text response for a protocol error or a 500."""
+    message = f"{status} {REASONS.get(status, '')}: {reason}\n".encode("utf-8", "replace")
+    return (
+        f"HTTP/1.0 {status} {REASONS.get(status, '')}\r\n"
+        f"Content-Type: text/plain; charset=utf-8\r\n"
+        f"Content-Length: {len(message)}\r\n"
+        f"Date: {date}\r\n"
+        f"Connection: close\r\n\r\n"
+    ).encode("latin-1") + message

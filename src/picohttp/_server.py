@@ -1,0 +1,352 @@
+"""``HttpServer``: bind in the constructor, serve, stop in order.
+
+The public class wires the pieces together: the listening socket (bound and
+listening before the constructor returns, so a busy or privileged port fails
+at once), the selector ``Loop``, and what happens to each complete request,
+on a ``WorkerPool`` thread (``threads=True``) or on the loop thread itself
+(``threads=False``: strictly one at a time, in arrival order, and the loop
+still reads every other client's head without blocking).
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import signal
+import socket
+import threading
+from typing import Any, Callable, Optional, Sequence, Tuple
+
+from ._exchange import Handler, log_access, run_handler
+from ._limits import Limits
+from ._loop import CLOSED, Connection, Loop
+from ._message import HttpRequest
+from ._pool import WorkerPool
+from ._send import JOIN_LIMIT, WOULD_BLOCK, Writer, send_stream
+from ._serializer import StreamBody
+from ._static import staticResource
+
+log = logging.getLogger("picohttp")
+
+_UNSET: Any = object()
+
+
+def _default_max_connections() -> int:
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):
+        return 1000
+    if soft == resource.RLIM_INFINITY:
+        return 10000
+    # Leave descriptors for files being served, logs and the application.
+    return max(16, min(10000, soft - 64 - soft // 8))
+
+
+def bind_socket(host: Optional[str], port: int, reuse_port: bool = False) -> socket.socket:
+    """A listening TCP socket on ``host``:``port``; dual-stack when ``host`` is None or "::".
+
+    ``OSError`` is re-raised with a message that says what to do about it.
+    """
+    try:
+        if host in (None, "", "::") and socket.has_dualstack_ipv6():
+            sock = socket.create_server(
+                ("::", port),
+                family=socket.AF_INET6,
+                backlog=socket.SOMAXCONN,
+                reuse_port=reuse_port,
+                dualstack_ipv6=True,
+            )
+        else:
+            address = "0.0.0.0" if host in (None, "", "::") else host
+            infos = socket.getaddrinfo(
+                address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+            )
+            family, _, _, _, sockaddr = infos[0]
+            sock = socket.create_server(
+                sockaddr[:2] if family == socket.AF_INET else sockaddr,
+                family=family,
+                backlog=socket.SOMAXCONN,
+                reuse_port=reuse_port,
+            )
+    except OSError as exc:
+        where = f"{host or '*'}:{port}"
+        hint = ""
+        if exc.errno in (errno.EACCES, errno.EPERM) and 0 < port < 1024:
+            hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE; try port=8080)"
+        elif exc.errno == errno.EADDRINUSE:
+            hint = " (another program listens there; pick another port, or port=0 for a free one)"
+        message = f"picohttp cannot listen on {where}: {exc.strerror or exc}{hint}"
+        raise type(exc)(exc.errno, message) from None
+    sock.setblocking(False)
+    return sock
+
+
+class HttpServer:
+    """An HTTP/1.0 server that passes each request to one handler function.
+
+    ``HttpServer(port=80, handler=staticResource, args=(), threads=True,
+    start=True, block=True)`` as the spec defines it: ``handler(request,
+    response, *args)`` is called for every request; ``threads=False`` runs
+    handlers one at a time in arrival order; ``start=False`` waits for
+    ``start()``; ``block=False`` returns once the server is accepting.
+
+    Keywords beyond the spec (all optional): ``host`` (default: every
+    interface, IPv6 and IPv4), ``maxThreads`` (cap on handler threads, 32),
+    ``maxConnections`` (open connections before new ones wait in the backlog),
+    ``stopTimeout`` (seconds ``stop()`` lets in-flight requests finish, 5.0),
+    and the request limits ``maxRequestLine``, ``maxHeaderBytes``,
+    ``maxHeaders``, ``maxBody``, ``headTimeout``, ``readTimeout``,
+    ``writeTimeout`` (see the README's "Limits and hostile input").
+
+    The socket is bound here, so a busy port or a privileged one raises
+    ``OSError`` at once; ``port=0`` picks a free port and ``server.port``
+    tells which.  ``stop()`` ends serving; the server is a context manager.
+    """
+
+    def __init__(
+        self,
+        port: int = 80,
+        handler: Handler = staticResource,
+        args: Sequence[Any] = (),
+        threads: bool = True,
+        start: bool = True,
+        block: bool = True,
+        *,
+        host: Optional[str] = None,
+        maxThreads: int = 32,
+        maxConnections: Optional[int] = None,
+        stopTimeout: float = 5.0,
+        maxRequestLine: int = Limits.max_request_line,
+        maxHeaderBytes: int = Limits.max_header_bytes,
+        maxHeaders: int = Limits.max_headers,
+        maxBody: int = Limits.max_body,
+        headTimeout: float = Limits.head_timeout,
+        readTimeout: float = Limits.read_timeout,
+        writeTimeout: float = Limits.write_timeout,
+    ) -> None:
+        if not callable(handler):
+            raise TypeError(f"handler must be callable, not {handler!r}")
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
+        if isinstance(maxThreads, bool) or not isinstance(maxThreads, int) or maxThreads < 1:
+            raise ValueError(f"maxThreads must be a positive int, not {maxThreads!r}")
+        self.handler = handler
+        self.args: Tuple[Any, ...] = tuple(args)
+        self.threads = threads
+        self.block = block
+        self.limits = Limits(
+            max_request_line=maxRequestLine,
+            max_header_bytes=maxHeaderBytes,
+            max_headers=maxHeaders,
+            max_body=maxBody,
+            head_timeout=headTimeout,
+            read_timeout=readTimeout,
+            write_timeout=writeTimeout,
+        )
+        if maxConnections is not None and maxConnections < 1:
+            raise ValueError(f"maxConnections must be a positive int, not {maxConnections!r}")
+        self.maxConnections = maxConnections or _default_max_connections()
+        self.stopTimeout = float(stopTimeout)
+        self.host = host
+        self._socket = bind_socket(host, port)
+        self.port: int = self._socket.getsockname()[1]
+        self._pool: Optional[WorkerPool] = WorkerPool(self._work, maxThreads) if threads else None
+        self._loop = Loop(
+            self._socket,
+            self.limits,
+            self._dispatch_to_pool if threads else self._dispatch_inline,
+            self.maxConnections,
+            self.stopTimeout,
+        )
+        self._started = False
+        self._stop_requested = False
+        self._stopped = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        if start:
+            self.start()
+
+    # -- life cycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        """Start serving; blocks until stopped when the server was made with ``block=True``."""
+        if self._started:
+            raise RuntimeError("this HttpServer was already started")
+        if self._stop_requested:
+            raise RuntimeError("this HttpServer was stopped; make a new one")
+        self._started = True
+        log.info("picohttp serving on port %d (threads=%s)", self.port, self.threads)
+        if self.block:
+            self._serve_blocking()
+        else:
+            self._thread = threading.Thread(target=self._serve, name="picohttp-loop", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop accepting, let in-flight requests finish (``stopTimeout``), close.
+
+        Idempotent; safe from any thread, including a handler's (it then
+        returns at once and the server finishes stopping on its own).
+        """
+        if self._stop_requested:
+            if not self._in_server_thread():
+                self._stopped.wait(self.stopTimeout + 5)
+            return
+        self._stop_requested = True
+        if not self._started:
+            self._socket.close()
+            self._stopped.set()
+            return
+        self._loop.request_stop()
+        if not self._in_server_thread():
+            self._stopped.wait(self.stopTimeout + 5)
+
+    def _in_server_thread(self) -> bool:
+        ident = threading.get_ident()
+        if ident == self._loop.thread_id:
+            return True
+        pool = self._pool
+        return pool is not None and any(t.ident == ident for t in pool._threads)
+
+    @property
+    def running(self) -> bool:
+        """True from ``start()`` until the server has stopped."""
+        return self._started and not self._stopped.is_set()
+
+    def __enter__(self) -> HttpServer:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped" if self._stopped.is_set() else "ready"
+        return f"<HttpServer port={self.port} threads={self.threads} {state}>"
+
+    def _serve(self) -> None:
+        try:
+            self._loop.run()
+        except BaseException:
+            log.exception("picohttp's loop failed; the server stops")
+            self._loop_failed()
+        finally:
+            self._finish()
+
+    def _serve_blocking(self) -> None:
+        """Serve on this thread; Ctrl-C or SIGTERM stops quietly."""
+        restore = self._install_signal_handlers()
+        try:
+            self._loop.run()
+        except KeyboardInterrupt:  # a second Ctrl-C: stop now
+            log.info("interrupted again: closing at once")
+            self._loop_failed()
+        finally:
+            for signum, previous in restore:
+                signal.signal(signum, previous)
+            self._finish()
+
+    def _install_signal_handlers(self) -> list[Tuple[int, Any]]:
+        if threading.current_thread() is not threading.main_thread():
+            return []
+        restore: list[Tuple[int, Any]] = []
+        interrupted: list[int] = []
+
+        def on_signal(signum: int, frame: Any) -> None:
+            if interrupted and signum == signal.SIGINT:
+                raise KeyboardInterrupt
+            interrupted.append(signum)
+            log.info("signal %d: stopping", signum)
+            self._stop_requested = True
+            self._loop.request_stop()
+
+        for signum, default in (
+            (signal.SIGINT, signal.default_int_handler),
+            (getattr(signal, "SIGTERM", None), signal.SIG_DFL),
+        ):
+            if signum is not None and signal.getsignal(signum) is default:
+                restore.append((signum, signal.signal(signum, on_signal)))
+        return restore
+
+    def _loop_failed(self) -> None:
+        try:
+            self._socket.close()
+            self._loop._close_all()
+        except Exception:
+            log.debug("cleanup after a loop failure failed", exc_info=True)
+
+    def _finish(self) -> None:
+        self._stop_requested = True
+        if self._pool is not None:
+            still = self._pool.shutdown(self.stopTimeout)
+            if still:
+                log.warning("%d handler(s) still running after stop()", still)
+        self._socket.close()
+        self._stopped.set()
+        log.info("picohttp on port %d stopped", self.port)
+
+    # -- requests ------------------------------------------------------------
+
+    def _dispatch_to_pool(self, conn: Connection, request: HttpRequest) -> None:
+        assert self._pool is not None
+        self._pool.submit((conn, request))
+
+    def _work(self, item: Tuple[Connection, HttpRequest]) -> None:
+        conn, request = item
+        self._respond(conn, request, self._handoff)
+
+    def _dispatch_inline(self, conn: Connection, request: HttpRequest) -> None:
+        self._respond(conn, request, self._loop.adopt)
+
+    def _handoff(self, conn: Connection, writer: Optional[Writer]) -> None:
+        """From a worker: close here if nothing is left, else give ``conn`` to the loop."""
+        if writer is None and not conn.linger:
+            conn.phase = CLOSED
+            conn.sock.close()
+            self._loop.released()
+        else:
+            self._loop.call_soon(self._loop.adopt, conn, writer)
+
+    def _respond(
+        self,
+        conn: Connection,
+        request: HttpRequest,
+        handoff: Callable[[Connection, Optional[Writer]], None],
+    ) -> None:
+        """Run the handler and send what it made; ``handoff`` gets what is left."""
+        try:
+            head, body, status, length = run_handler(self.handler, self.args, request)
+        finally:
+            spool = request._body
+            if spool is not None and not isinstance(spool, bytes):
+                spool.close()
+        log_access(conn.client, conn.request_line, status, length)
+        sock = conn.sock
+        if type(body) is bytes and len(body) <= JOIN_LIMIT:
+            data = head + body if body else head
+            try:
+                sent = sock.send(data)
+            except WOULD_BLOCK:
+                sent = 0
+            except OSError:
+                handoff(conn, None)  # the client is gone
+                return
+            handoff(conn, None if sent == len(data) else Writer(data[sent:], b""))
+            return
+        if isinstance(body, StreamBody):
+            try:
+                send_stream(sock, head, body, self.limits.write_timeout)
+            except OSError as exc:
+                log.debug("%s: streamed response ended early (%s)", conn.client[0], exc)
+            finally:
+                sock.setblocking(False)  # back to the loop's mode for a lingering close
+            handoff(conn, None)
+            return
+        writer = Writer(head, body)
+        try:
+            done = writer.write(sock)
+        except OSError:
+            writer.close()
+            handoff(conn, None)
+            return
+        handoff(conn, None if done else writer)

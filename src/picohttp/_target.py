@@ -1,0 +1,77 @@
+"""Request target -> ``path`` list and ``query`` dict (design.md section 1).
+
+Pure string work, no I/O.  The path is split on ``/`` *before* each segment is
+percent-decoded, so ``/a%2Fb`` is the single segment ``"a/b"`` and can never
+become two.  Percent-escapes decode as UTF-8; bytes that are not UTF-8 become
+U+FFFD, as Flask and Werkzeug do, so handlers only ever see printable text.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Tuple
+
+_HEXDIGITS = "0123456789abcdefABCDEF"
+# Every two-character escape -> its byte, built once at import (the hot path
+# does one dict lookup per escape, as urllib.parse does).
+_ESCAPES = {a + b: bytes.fromhex(a + b) for a in _HEXDIGITS for b in _HEXDIGITS}
+
+
+def unquote(text: str, plus: bool = False) -> str:
+    """Percent-decode ``text`` (``+`` means space when ``plus``); bad escapes stay as sent."""
+    if plus and "+" in text:
+        text = text.replace("+", " ")
+    if "%" not in text:
+        return text
+    first, *rest = text.split("%")
+    out = [first.encode()]
+    for piece in rest:
+        byte = _ESCAPES.get(piece[:2])
+        if byte is None:
+            out.append(b"%")
+            out.append(piece.encode())
+        else:
+            out.append(byte)
+            out.append(piece[2:].encode())
+    return b"".join(out).decode("utf-8", "replace")
+
+
+def parse_query(raw: str) -> Dict[str, str]:
+    """``a=1&b=&c`` -> ``{"a": "1", "b": "", "c": ""}``; the last repeat wins."""
+    query: Dict[str, str] = {}
+    for piece in raw.split("&"):
+        if piece:
+            name, _, value = piece.partition("=")
+            query[unquote(name, True)] = unquote(value, True)
+    return query
+
+
+def split_target(target: str) -> Tuple[str, str]:
+    """Return the raw (still encoded) path and query of a request target.
+
+    Origin form (``/a?b``) is the common case; absolute form
+    (``http://host/a?b``) yields its path, ``*`` yields ``*``.
+    """
+    hash_at = target.find("#")
+    if hash_at >= 0:
+        target = target[:hash_at]
+    path, _, query = target.partition("?")
+    if path[:1] != "/" and path != "*":
+        scheme_end = path.find("://")
+        slash = path.find("/", scheme_end + 3) if scheme_end >= 0 else -1
+        path = path[slash:] if slash >= 0 else "/"
+    return path, query
+
+
+def parse_target(target: str) -> Tuple[List[str], Dict[str, str]]:
+    """Split a request target into the spec's ``path`` list and ``query`` dict.
+
+    ``/`` -> ``[""]``, ``/a/b`` -> ``["a", "b"]``, ``/a/`` -> ``["a", ""]``.
+    """
+    raw_path, raw_query = split_target(target)
+    if raw_path == "*":
+        segments = ["*"]
+    elif "%" in raw_path:
+        segments = [unquote(segment) for segment in raw_path[1:].split("/")]
+    else:
+        segments = raw_path[1:].split("/")
+    return segments, (parse_query(raw_query) if raw_query else {})

@@ -1,0 +1,133 @@
+"""Helpers shared by the test suites: real servers on 127.0.0.1, raw-socket clients."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+
+import picohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+SRC = ROOT / "src"
+EXAMPLES = ROOT / "examples"
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@contextlib.contextmanager
+def serving(
+    handler: Callable[..., Any], *args: Any, threads: bool = True, **keywords: Any
+) -> Iterator[picohttp.HttpServer]:
+    """An HttpServer on 127.0.0.1 and a free port, stopped when the block ends."""
+    keywords.setdefault("host", "127.0.0.1")
+    server = picohttp.HttpServer(0, handler, args=args, threads=threads, block=False, **keywords)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def connect(port: int, host: str = "127.0.0.1", timeout: float = 10.0) -> socket.socket:
+    return socket.create_connection((host, port), timeout=timeout)
+
+
+def read_all(sock: socket.socket, timeout: float = 10.0) -> bytes:
+    """Everything the server sends until it closes (raises socket.timeout if it never does)."""
+    sock.settimeout(timeout)
+    chunks = []
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def exchange(port: int, data: bytes, timeout: float = 10.0, host: str = "127.0.0.1") -> bytes:
+    """Send ``data`` on a fresh connection, return the whole answer."""
+    with connect(port, host, timeout) as sock:
+        sock.sendall(data)
+        return read_all(sock, timeout)
+
+
+def parse_response(raw: bytes) -> Tuple[int, Dict[str, str], bytes]:
+    """``(status, headers with lowercase names, body)`` of a raw HTTP/1.0 response."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ")[1])
+    headers: Dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body
+
+
+def status_of(raw: bytes) -> Optional[int]:
+    if not raw.startswith(b"HTTP/"):
+        return None
+    return int(raw.split(b" ", 2)[1])
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def wait_until(
+    predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.01
+) -> bool:
+    """Poll a condition the test cannot get an event for (thread counts, fds); True if it held."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return predicate()
+
+
+def thread_count() -> int:
+    return threading.active_count()
+
+
+def python_env() -> Dict[str, str]:
+    """Environment for a child Python that imports picohttp from this checkout."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(SRC) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def wait_for_port(
+    port: int,
+    host: str = "127.0.0.1",
+    timeout: float = 10.0,
+    process: Optional[subprocess.Popen] = None,
+) -> None:  # type: ignore[type-arg]
+    """Block until something accepts on ``port`` (a child server finished starting)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"server process exited with {process.returncode}")
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+PYTHON = sys.executable
