@@ -105,15 +105,21 @@ def escape_for_log(text: str) -> str:
     return text.encode("unicode_escape").decode("ascii").replace('"', '\\"')
 
 
-def log_access(client: Any, request_line: str, status: int, size: Optional[int]) -> None:
-    """One Common Log Format line on ``picohttp.access`` (INFO), if anyone listens."""
+def log_access(
+    client: Any, request: Optional[HttpRequest], status: int, size: Optional[int]
+) -> None:
+    """One Common Log Format line on ``picohttp.access`` (INFO), if anyone listens.
+
+    ``request`` is ``None`` for a request the parser refused.
+    """
     if access_log.isEnabledFor(logging.INFO):
         host = client[0] if client else "-"
+        line = "-" if request is None else f"{request.method} {request.uri} {request.protocol}"
         access_log.info(
             '%s - - [%s] "%s" %d %s',
             host,
             _clf_time(),
-            escape_for_log(request_line),
+            escape_for_log(line),
             status,
             "-" if size is None else size,
         )

@@ -24,6 +24,7 @@ The loop also
 
 from __future__ import annotations
 
+import _socket
 import collections
 import heapq
 import itertools
@@ -38,7 +39,7 @@ from ._exchange import http_date_now, log_access
 from ._limits import Limits
 from ._message import HttpRequest
 from ._parser import RequestParser
-from ._send import WOULD_BLOCK, Writer
+from ._send import DONTWAIT, WOULD_BLOCK, Writer
 from ._serializer import error_head
 
 log = logging.getLogger("picohttp")
@@ -72,13 +73,12 @@ class Connection:
         "mask",
         "parser",
         "phase",
-        "request_line",
         "sock",
         "writer",
     )
 
-    def __init__(self, sock: socket.socket, client: Tuple[str, int], parser: RequestParser) -> None:
-        self.sock = sock
+    def __init__(self, sock: Any, client: Tuple[str, int], parser: RequestParser) -> None:
+        self.sock = sock  # a _socket.socket: the C type, without socket.socket's Python layer
         self.client = client
         self.parser = parser
         self.phase = READING
@@ -88,14 +88,15 @@ class Connection:
         self.writer: Optional[Writer] = None
         self.linger = False
         self.continued = False
-        self.request_line = ""
 
 
 def client_address(address: Any) -> Tuple[str, int]:
     """``(host, port)`` of a peer, IPv4-mapped IPv6 (``::ffff:1.2.3.4``) shown as IPv4."""
-    if isinstance(address, tuple) and len(address) >= 2:
+    if type(address) is tuple:
+        if len(address) == 2:
+            return address
         host = address[0]
-        if host.startswith("::ffff:") and "." in host:
+        if host[:7] == "::ffff:" and "." in host:
             host = host[7:]
         return host, address[1]
     return (str(address) or "-", 0)
@@ -114,6 +115,10 @@ class Loop:
     ) -> None:
         self.limits = limits
         self._listener = listener
+        # (fd, address) straight from C: socket.accept's Python layer (two enum
+        # conversions and a socket.socket __init__) costs more than the syscall.
+        self._accept_fd = getattr(listener, "_accept")  # noqa: B009
+        self._family = listener.family
         self._dispatch = dispatch
         self._max_connections = max_connections
         self._stop_timeout = stop_timeout
@@ -220,14 +225,16 @@ class Loop:
             self._accepting = False
 
     def _accept(self, now: float) -> None:
-        listener = self._listener
+        accept = self._accept_fd
+        family = self._family
+        make_socket = _socket.socket
         limits = self.limits
         for _ in range(ACCEPT_BATCH):
             if self.open >= self._max_connections:
                 self._pause_accepting()
                 return
             try:
-                sock, address = listener.accept()
+                fd, address = accept()
             except WOULD_BLOCK:
                 return
             except OSError as exc:  # EMFILE, ENFILE, ENOBUFS: out of descriptors or memory
@@ -236,7 +243,9 @@ class Loop:
                     self._pause_accepting()
                 return
             self.open += 1
-            sock.setblocking(False)
+            sock = make_socket(family, _socket.SOCK_STREAM, 0, fd)
+            if not DONTWAIT:
+                sock.setblocking(False)
             client = client_address(address)
             conn = Connection(sock, client, RequestParser(limits, client))
             conn.deadline = now + limits.head_timeout
@@ -255,7 +264,7 @@ class Loop:
 
     def _read(self, conn: Connection, now: float) -> None:
         try:
-            data = conn.sock.recv(RECV_SIZE)
+            data = conn.sock.recv(RECV_SIZE, DONTWAIT)
         except WOULD_BLOCK:
             self._want(conn, EVENT_READ)
             return
@@ -278,22 +287,22 @@ class Loop:
                 if parser.expect_continue and not conn.continued:
                     conn.continued = True
                     try:  # noqa: SIM105 - see call_soon
-                        conn.sock.send(_CONTINUE)
+                        conn.sock.send(_CONTINUE, DONTWAIT)
                     except OSError:  # would block, or gone: the read timeout settles it
                         pass
             self._want(conn, EVENT_READ)
             return
-        self._unwatch(conn)
+        if conn.mask:
+            self._unwatch(conn)
         conn.linger = parser.leftover > 0
         conn.phase = HANDLING
-        conn.request_line = f"{request.method} {request.uri} {request.protocol}"
         self._dispatch(conn, request)
 
     def _reject(self, conn: Connection, error: RemoteProtocolError, now: float) -> None:
         """Answer a protocol error ourselves; the handler never sees the request."""
         conn.parser.discard()
         log.debug("%s: %d %s", conn.client[0], error.status, error.reason)
-        log_access(conn.client, _first_line(conn), error.status, None)
+        log_access(conn.client, None, error.status, None)
         conn.linger = True  # the client may still be sending what we refused
         self.start_writing(
             conn, Writer(error_head(error.status, error.reason, http_date_now()), b"")
@@ -339,7 +348,7 @@ class Loop:
             self.close(conn)
             return
         try:
-            conn.sock.shutdown(socket.SHUT_WR)
+            conn.sock.shutdown(_socket.SHUT_WR)
         except OSError:
             self.close(conn)
             return
@@ -350,7 +359,7 @@ class Loop:
     def _drain(self, conn: Connection) -> None:
         try:
             while True:
-                data = conn.sock.recv(RECV_SIZE)
+                data = conn.sock.recv(RECV_SIZE, DONTWAIT)
                 if not data:
                     break
         except WOULD_BLOCK:
@@ -450,10 +459,6 @@ class Loop:
         self._selector.close()
         self._wake_reader.close()
         self._wake_writer.close()
-
-
-def _first_line(conn: Connection) -> str:
-    return conn.request_line or "-"
 
 
 def _noop() -> None:

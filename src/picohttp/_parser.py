@@ -18,7 +18,8 @@ Strategy (after h11/_readers.py):
 
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Tuple
+import re
+from typing import Any, Dict, Optional, Tuple
 
 from ._body import BodySink
 from ._errors import RemoteProtocolError
@@ -62,31 +63,101 @@ def _find_head_end(buf: bytes, start: int) -> Tuple[int, int]:
     return -1, -1
 
 
-def parse_content_length(values: List[str]) -> int:
-    """Content-Length from every value the client sent (repeats and lists included)."""
+def parse_content_length(value: str) -> int:
+    """Content-Length from the field's value (repeats arrive joined by ", ")."""
     lengths = set()
-    for value in values:
-        for piece in value.split(","):
-            piece = piece.strip(" \t")
-            # str.isdigit() also accepts '²' and other non-ASCII digits: check ASCII first.
-            if not (piece.isascii() and piece.isdigit()) or len(piece) > _MAX_CL_DIGITS:
-                raise RemoteProtocolError(400, f"invalid Content-Length {value!r}")
-            lengths.add(int(piece))
+    for piece in value.split(","):
+        piece = piece.strip(" \t")
+        # str.isdigit() also accepts '²' and other non-ASCII digits: check ASCII first.
+        if not (piece.isascii() and piece.isdigit()) or len(piece) > _MAX_CL_DIGITS:
+            raise RemoteProtocolError(400, f"invalid Content-Length {value!r}")
+        lengths.add(int(piece))
     if len(lengths) != 1:
         raise RemoteProtocolError(400, "conflicting Content-Length values")
     return lengths.pop()
 
 
+# Bytes a request head may hold at all: HTAB, CR, LF, visible ASCII, space and
+# obs-text.  One translate() rules out NUL, other controls and DEL anywhere.
+_HEAD_CHARS = b"\t\r\n" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
+_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Tokens seen before (methods, field names) -> lowercase; names repeat across
+# requests, so most are checked once.  Bounded: a flood of odd names only
+# sends later new names through the regex again.
+_known_tokens: Dict[str, str] = {}
+_KNOWN_TOKENS_MAX = 512
+
+
+def _is_token(text: str) -> bool:
+    if text in _known_tokens:
+        return True
+    if _TOKEN_RE.fullmatch(text) is None:
+        return False
+    if len(_known_tokens) < _KNOWN_TOKENS_MAX:
+        _known_tokens[text] = text.lower()
+    return True
+
+
 def parse_head(
     head: bytes, limits: Limits = DEFAULT_LIMITS
-) -> Tuple[str, str, str, Headers, Dict[str, List[str]]]:
-    """Parse a request head (without its blank line) into its parts.
+) -> Tuple[str, str, str, Headers, Dict[str, str]]:
+    """Parse a request head (its lines, each ending in LF; no blank line) into its parts.
 
     Returns ``(method, target, protocol, headers, framing)`` where ``framing``
-    holds the raw values of the fields that decide the body (content-length,
-    transfer-encoding, host, expect), lowercased names as keys.
+    maps the lowercased names of the fields that decide the body
+    (content-length, transfer-encoding, host, expect) to their values.
+
+    This is the fast path for the common shape (CRLF line ends, origin-form
+    target, HTTP/1.0 or 1.1): whole-buffer C calls rule out bad bytes, bare CR
+    and bare LF first.  Anything else goes to ``_parse_head_strictly``, which
+    either finds the precise error or parses the rarer valid forms.
     """
-    lines = head.split(b"\n")
+    crlf = head.count(b"\r\n")
+    if (
+        head.translate(None, _HEAD_CHARS)
+        or crlf != head.count(b"\n")
+        or crlf != head.count(b"\r")
+        or crlf > limits.max_headers + 1
+    ):
+        return _parse_head_strictly(head, limits)
+    lines = head.decode("latin-1").split("\r\n")
+    request_line = lines[0]
+    parts = request_line.split(" ")
+    if len(parts) != 3 or len(request_line) > limits.max_request_line:
+        return _parse_head_strictly(head, limits)
+    method, target, version = parts
+    if (
+        (version != "HTTP/1.1" and version != "HTTP/1.0")
+        or target[:1] != "/"
+        or not target.isascii()
+        or not target.isprintable()
+        or not _is_token(method)
+    ):
+        return _parse_head_strictly(head, limits)
+    fields: Dict[str, str] = {}
+    names: Dict[object, Any] = {}
+    lines.pop()  # the empty string after the last CRLF
+    for index in range(1, len(lines)):
+        name, colon, value = lines[index].partition(":")
+        if not colon or not _is_token(name):
+            return _parse_head_strictly(head, limits)
+        folded = _known_tokens.get(name) or name.lower()
+        value = value.strip(" \t")
+        stored = names.get(folded)
+        if stored is None:
+            names[folded] = name
+            fields[name] = value
+        else:
+            fields[stored] += ", " + value
+    framing = {name: fields[names[name]] for name in _FRAMING.intersection(names)}
+    return method, target, version, Headers._trusted(fields, names), framing
+
+
+def _parse_head_strictly(
+    head: bytes, limits: Limits
+) -> Tuple[str, str, str, Headers, Dict[str, str]]:
+    """The slow, precise path: raise the exact error, or parse what the regex left out."""
+    lines = (head[:-1] if head[-1:] == b"\n" else head).split(b"\n")
     line = lines[0]
     if line[-1:] == b"\r":
         line = line[:-1]
@@ -120,7 +191,6 @@ def parse_head(
         raise _limit_error(431, "number of header fields", "max_headers", limits.max_headers)
     fields: Dict[str, str] = {}
     names: Dict[object, Any] = {}
-    framing: Dict[str, List[str]] = {}
     for raw in lines[1:]:
         if raw[-1:] == b"\r":
             raw = raw[:-1]
@@ -140,8 +210,7 @@ def parse_head(
         else:
             names[folded] = name
             fields[name] = value
-        if folded in _FRAMING:
-            framing.setdefault(folded, []).append(value)
+    framing = {name: fields[names[name]] for name in _FRAMING.intersection(names)}
     return (
         method.decode("ascii"),
         target.decode("ascii"),
@@ -269,7 +338,7 @@ class RequestParser:
         if end > limits.max_header_bytes:
             raise _limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
         self._buf = bytearray()
-        method, target, protocol, headers, framing = parse_head(bytes(buf[:end]), limits)
+        method, target, protocol, headers, framing = parse_head(bytes(buf[: end + 1]), limits)
         path, query = parse_target(target)
         request = HttpRequest.__new__(HttpRequest)
         request.method = method
@@ -283,36 +352,37 @@ class RequestParser:
         request._data = _UNSET
         self._request = request
         rest = buf[body_start:]
-        if not framing:
-            return self._finish(None, len(rest))
+        if not framing and protocol == "HTTP/1.0":
+            return self._finish(None, len(rest))  # the common case: nothing to frame
         return self._start_body(framing, protocol, rest)
 
     def _start_body(
-        self, framing: Dict[str, List[str]], protocol: str, rest: bytes
+        self, framing: Dict[str, str], protocol: str, rest: bytes
     ) -> Optional[HttpRequest]:
-        hosts = framing.get("host")
-        if hosts is not None and len(hosts) > 1:
+        host = framing.get("host")
+        if host is None:
+            if protocol != "HTTP/1.0":
+                raise RemoteProtocolError(400, "HTTP/1.1 request without a Host header")
+        elif "," in host:  # repeats were joined with ", "; a host name has no comma
             raise RemoteProtocolError(400, "more than one Host header")
-        if hosts is None and protocol != "HTTP/1.0":
-            raise RemoteProtocolError(400, "HTTP/1.1 request without a Host header")
-        lengths = framing.get("content-length")
+        length_text = framing.get("content-length")
         codings = framing.get("transfer-encoding")
         limits = self.limits
         if codings is not None:
             if protocol == "HTTP/1.0":
                 raise RemoteProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
-            if lengths is not None:
+            if length_text is not None:
                 raise RemoteProtocolError(400, "both Transfer-Encoding and Content-Length")
-            if ", ".join(codings).strip(" \t").lower() != "chunked":
+            if codings.strip(" \t").lower() != "chunked":
                 raise RemoteProtocolError(501, "only the chunked transfer coding is supported")
             self._set_expect(framing, protocol)
             self._sink = BodySink(limits.spool_threshold)
             self._state = _CHUNK_SIZE
             self._buf = bytearray(rest)
             return self._feed_chunked()
-        if lengths is None:
+        if length_text is None:
             return self._finish(None, len(rest))
-        length = parse_content_length(lengths)
+        length = parse_content_length(length_text)
         if length > limits.max_body:
             raise _limit_error(413, f"body of {length} bytes", "max_body", limits.max_body)
         if length <= len(rest):
@@ -323,10 +393,10 @@ class RequestParser:
         self._state = _BODY
         return self._feed_body(rest)
 
-    def _set_expect(self, framing: Dict[str, List[str]], protocol: str) -> None:
+    def _set_expect(self, framing: Dict[str, str], protocol: str) -> None:
         expect = framing.get("expect")
-        if expect and protocol != "HTTP/1.0":
-            self.expect_continue = expect[-1].strip().lower() == "100-continue"
+        if expect is not None and protocol != "HTTP/1.0":
+            self.expect_continue = expect.strip().lower() == "100-continue"
 
     def _finish(self, body: Any, leftover: int) -> HttpRequest:
         request = self._request

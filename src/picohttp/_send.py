@@ -16,6 +16,11 @@ from typing import Any, List, Optional, Tuple, Type
 
 from ._serializer import STREAM_CHUNK, Body, FileBody, StreamBody
 
+#: Per-call non-blocking I/O: accepted sockets stay in blocking mode (no
+#: fcntl/ioctl per connection) and every send/recv says "don't wait".  Where
+#: the flag is missing (Windows), the loop switches each socket instead.
+DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
+
 #: Exceptions meaning "the socket would block"; TLS support adds ssl's.
 WOULD_BLOCK: Tuple[Type[BaseException], ...] = (BlockingIOError, InterruptedError)
 
@@ -54,7 +59,7 @@ class Writer:
                 except (OSError, AttributeError, ValueError):
                     self._zero_copy = False
 
-    def write(self, sock: socket.socket) -> bool:
+    def write(self, sock: Any) -> bool:
         """Send without blocking; ``True`` once everything is out.
 
         Raises ``OSError`` when the client is gone (reset, broken pipe).
@@ -64,7 +69,7 @@ class Writer:
             buffer = buffers[0]
             position = self._position
             try:
-                sent = sock.send(memoryview(buffer)[position:] if position else buffer)
+                sent = sock.send(memoryview(buffer)[position:] if position else buffer, DONTWAIT)
             except WOULD_BLOCK:
                 return False
             self.sent += sent
@@ -78,9 +83,11 @@ class Writer:
             return True
         return self._write_file(sock)
 
-    def _write_file(self, sock: socket.socket) -> bool:
+    def _write_file(self, sock: Any) -> bool:
         file = self._file
         assert file is not None
+        if self._zero_copy and sock.gettimeout() != 0.0:
+            sock.setblocking(False)  # sendfile has no per-call flag
         while self._remaining is None or self._remaining > 0:
             want = STREAM_CHUNK if self._remaining is None else min(self._remaining, 1 << 30)
             if self._zero_copy:
@@ -101,7 +108,7 @@ class Writer:
                 if not chunk:
                     break
                 try:
-                    sent = sock.send(chunk)
+                    sent = sock.send(chunk, DONTWAIT)
                 except WOULD_BLOCK:
                     return False
             self._offset += sent
@@ -120,7 +127,7 @@ class Writer:
             file.close()
 
 
-def send_stream(sock: socket.socket, head: bytes, stream: StreamBody, timeout: float) -> int:
+def send_stream(sock: Any, head: bytes, stream: StreamBody, timeout: float) -> int:
     """Send ``head`` then each piece of ``stream`` as it is produced; blocking.
 
     The generator is closed however this ends, so a client that leaves stops

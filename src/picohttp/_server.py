@@ -22,7 +22,7 @@ from ._limits import Limits
 from ._loop import CLOSED, Connection, Loop
 from ._message import HttpRequest
 from ._pool import WorkerPool
-from ._send import JOIN_LIMIT, WOULD_BLOCK, Writer, send_stream
+from ._send import DONTWAIT, JOIN_LIMIT, WOULD_BLOCK, Writer, send_stream
 from ._serializer import StreamBody
 from ._static import staticResource
 
@@ -80,6 +80,11 @@ def bind_socket(host: Optional[str], port: int, reuse_port: bool = False) -> soc
         message = f"picohttp cannot listen on {where}: {exc.strerror or exc}{hint}"
         raise type(exc)(exc.errno, message) from None
     sock.setblocking(False)
+    if hasattr(socket, "TCP_DEFER_ACCEPT"):
+        # Linux: wake the server for a connection only once its first bytes
+        # have arrived (nginx's "deferred"), so the first read after accept
+        # finds the request and the connection never enters the selector.
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
     return sock
 
 
@@ -320,16 +325,17 @@ class HttpServer:
             spool = request._body
             if spool is not None and not isinstance(spool, bytes):
                 spool.close()
-        log_access(conn.client, conn.request_line, status, length)
+        log_access(conn.client, request, status, length)
         sock = conn.sock
         if type(body) is bytes and len(body) <= JOIN_LIMIT:
             data = head + body if body else head
             try:
-                sent = sock.send(data)
+                sent = sock.send(data, DONTWAIT)
             except WOULD_BLOCK:
                 sent = 0
             except OSError:
-                handoff(conn, None)  # the client is gone
+                conn.linger = False  # the client is gone: nothing to drain
+                handoff(conn, None)
                 return
             handoff(conn, None if sent == len(data) else Writer(data[sent:], b""))
             return
@@ -347,6 +353,7 @@ class HttpServer:
             done = writer.write(sock)
         except OSError:
             writer.close()
+            conn.linger = False
             handoff(conn, None)
             return
         handoff(conn, None if done else writer)

@@ -1,0 +1,71 @@
+"""The parser's fast path (parse_head) and its precise path (_parse_head_strictly) agree.
+
+parse_head handles the common shape with whole-buffer checks and hands anything
+unusual to _parse_head_strictly; a request must never mean one thing on one
+path and another thing on the other.
+"""
+
+from typing import Any, List, Tuple
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from picohttp._errors import RemoteProtocolError
+from picohttp._limits import Limits
+from picohttp._parser import _parse_head_strictly, parse_head
+
+LIMITS = Limits(max_headers=8, max_request_line=64)
+
+
+def outcome(function: Any, head: bytes) -> Tuple[Any, ...]:
+    try:
+        method, target, version, headers, framing = function(head, LIMITS)
+    except RemoteProtocolError as error:
+        return ("error", error.status)
+    return ("ok", method, target, version, list(headers.items()), sorted(framing.items()))
+
+
+tokens = st.sampled_from(["GET", "POST", "Host", "Content-Length", "X-A", "x-a", "te", "Expect"])
+pieces = st.one_of(
+    tokens,
+    st.sampled_from(
+        [
+            " ",
+            ":",
+            ": ",
+            "\r\n",
+            "\n",
+            "\r",
+            "\t",
+            "/",
+            "/a?b=c",
+            "HTTP/1.1",
+            "HTTP/1.0",
+            "HTTP/2.0",
+        ]
+    ),
+    st.sampled_from(["http://h/x", "*", "%2F", "\x00", "\x7f", "\xe9", "5", "5, 5", "chunked"]),
+    st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=4),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(pieces, max_size=24))
+def test_fast_and_strict_paths_agree(parts: List[str]) -> None:
+    head = "".join(parts).encode("latin-1")
+    if not head.endswith(b"\n"):
+        head += b"\r\n"
+    assert outcome(parse_head, head) == outcome(_parse_head_strictly, head)
+
+
+def test_typical_heads_agree() -> None:
+    heads = [
+        b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n",
+        b"GET / HTTP/1.0\r\n",
+        b"PUT /a/b?c=d HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nX-A: 1\r\nx-a: 2\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nHost\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\n  folded\r\n",
+        b"GET / HTTP/1.1\nHost: x\n",
+    ]
+    for head in heads:
+        assert outcome(parse_head, head) == outcome(_parse_head_strictly, head)
