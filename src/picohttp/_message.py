@@ -124,7 +124,7 @@ class HttpResponse:
     are added by the server; see the README's response table.
     """
 
-    __slots__ = ("data", "headers", "protocol", "status")
+    __slots__ = ("_headers", "data", "protocol", "status")
 
     def __init__(
         self,
@@ -135,8 +135,20 @@ class HttpResponse:
     ) -> None:
         self.protocol = protocol
         self.status = status
-        self.headers: Dict[str, Any] = Headers() if headers is None else headers
+        self._headers = headers
         self.data = data
+
+    @property
+    def headers(self) -> Dict[str, Any]:
+        """The response's header fields (made on first use: most handlers never touch them)."""
+        headers = self._headers
+        if headers is None:
+            headers = self._headers = Headers()
+        return headers
+
+    @headers.setter
+    def headers(self, value: Dict[str, Any]) -> None:
+        self._headers = value
 
     def __repr__(self) -> str:
         return f"<HttpResponse {self.status} {type(self.data).__name__}>"

@@ -175,6 +175,26 @@ def _encode_text(text: str, content_type: Optional[str]) -> bytes:
         raise LocalProtocolError(f"response text cannot be encoded as {charset}: {exc}") from None
 
 
+_status_lines: Dict[Tuple[Any, Any], str] = {}  # (protocol, status) -> checked status line
+
+
+def _status_line(protocol: Any, status: Any) -> str:
+    """``"HTTP/1.0 200 OK\r\n"``, checked once per (protocol, status) pair and cached."""
+    line = _status_lines.get((protocol, status))
+    if line is not None and type(status) is int:
+        return line
+    if isinstance(status, bool) or not isinstance(status, int):
+        raise LocalProtocolError(f"response.status must be an int, not {status!r}")
+    if not 100 <= status <= 999:
+        raise LocalProtocolError(f"response.status {status} is not a three-digit code")
+    if type(protocol) is not str or not protocol or _BAD_PROTOCOL.search(protocol):
+        raise LocalProtocolError(f"invalid response.protocol {protocol!r}")
+    line = f"{protocol} {int(status)} {REASONS.get(status, '')}\r\n"
+    if len(_status_lines) < 256:
+        _status_lines[(protocol, status)] = line
+    return line
+
+
 def serialize(
     response: HttpResponse, method: str, date: str
 ) -> Tuple[bytes, Body, int, Optional[int]]:
@@ -185,21 +205,13 @@ def serialize(
     304 the returned body is ``b""`` and any file or stream is closed.
     """
     status = response.status
-    if type(status) is not int:
-        if isinstance(status, bool) or not isinstance(status, int):
-            raise LocalProtocolError(f"response.status must be an int, not {status!r}")
-        status = int(status)
-    if not 100 <= status <= 999:
-        raise LocalProtocolError(f"response.status {status} is not a three-digit code")
-    protocol = response.protocol
-    if type(protocol) is not str or not protocol or _BAD_PROTOCOL.search(protocol):
-        raise LocalProtocolError(f"invalid response.protocol {protocol!r}")
-
-    lines: List[str] = [f"{protocol} {status} {REASONS.get(status, '')}"]
+    status_line = _status_line(response.protocol, status)
     content_type: Optional[str] = None
     has_date = False
-    headers = response.headers
+    extra = ""
+    headers = response._headers
     if headers:
+        lines: List[str] = []
         for name, value in headers.items():
             _check_name(name)
             folded = name.lower()
@@ -211,9 +223,10 @@ def serialize(
             if folded == "date":
                 has_date = True
             if isinstance(value, (list, tuple)):  # several fields, e.g. Set-Cookie
-                lines.extend(f"{name}: {_check_value(name, item)}" for item in value)
+                lines.extend(f"{name}: {_check_value(name, item)}\r\n" for item in value)
             else:
-                lines.append(f"{name}: {_check_value(name, value)}")
+                lines.append(f"{name}: {_check_value(name, value)}\r\n")
+        extra = "".join(lines)
 
     data = response.data
     body: Body
@@ -222,10 +235,11 @@ def serialize(
     if kind is str:
         if content_type is None:
             if data:
+                first = data[:1]
+                if first.isspace():
+                    first = data.lstrip()[:1]
                 content_type = (
-                    "text/html; charset=utf-8"
-                    if data.lstrip()[:1] == "<"
-                    else "text/plain; charset=utf-8"
+                    "text/html; charset=utf-8" if first == "<" else "text/plain; charset=utf-8"
                 )
             encoded = data.encode("utf-8", "surrogateescape")
         else:
@@ -263,25 +277,34 @@ def serialize(
         )
 
     if content_type is not None:
-        lines.append(f"Content-Type: {content_type}")
+        extra += f"Content-Type: {content_type}\r\n"
     if status < 200 or status == 204 or status == 304:
         _close_body(body)
         body, length = b"", None
     else:
         if length is not None:
-            lines.append(f"Content-Length: {length}")
+            extra += f"Content-Length: {length}\r\n"
         if method == "HEAD":
             _close_body(body)
             body = b""
-    if not has_date:
-        lines.append(f"Date: {date}")
-    lines.append("Connection: close\r\n\r\n")
-    text = "\r\n".join(lines)
+    text = status_line + extra + (_CLOSE if has_date else _date_tail(date))
     try:
         head = text.encode("latin-1")
     except UnicodeEncodeError:
         head = text.encode("utf-8")  # non-Latin-1 header values: send their UTF-8 bytes
     return head, body, status, length
+
+
+_CLOSE = "Connection: close\r\n\r\n"
+_tail: List[str] = ["", ""]  # [date, "Date: <date>\r\nConnection: close\r\n\r\n"]
+
+
+def _date_tail(date: str) -> str:
+    tail = _tail
+    if tail[0] != date:
+        tail[1] = f"Date: {date}\r\n{_CLOSE}"
+        tail[0] = date
+    return tail[1]
 
 
 def _close_body(body: Body) -> None:
