@@ -40,6 +40,8 @@ def footer(results: Dict[str, Any]) -> str:
 
 
 def _panel(axes: Any, rows: List[Row], title: str) -> None:
+    import matplotlib.ticker as ticker
+
     rows = sorted(rows, key=lambda row: row.rps)
     labels = [row.label for row in rows]
     values = [row.rps for row in rows]
@@ -52,16 +54,17 @@ def _panel(axes: Any, rows: List[Row], title: str) -> None:
         xerr=[low, high] if any(row.rounds > 1 for row in rows) else None,
         error_kw={"ecolor": "#343a40", "capsize": 2, "linewidth": 0.8},
     )
-    top = max(values, default=1.0)
+    top = max((row.rps_max for row in rows), default=1.0)
     for bar, row in zip(bars, rows):
         axes.text(
-            bar.get_width() + top * 0.01,
+            max(row.rps_max, bar.get_width()) + top * 0.01,
             bar.get_y() + bar.get_height() / 2,
             f" {row.rps:,.0f}/s  p99 {row.p99_ms:.1f} ms",
             va="center",
             fontsize=8,
         )
-    axes.set_xlim(0, top * 1.45)
+    axes.set_xlim(0, top * 1.5)
+    axes.xaxis.set_major_formatter(ticker.FuncFormatter(lambda x, _: f"{x:,.0f}"))
     axes.set_title(title, fontsize=10, loc="left")
     axes.set_xlabel("requests per second (median)")
     axes.tick_params(axis="y", labelsize=8)
@@ -91,25 +94,26 @@ def draw(results: Dict[str, Any], directory: Path, prefix: str = "") -> List[Pat
     families = [f for f in COLOURS if any(r.family == f for rows in tables.values() for r in rows)]
     if "hello" in tables:
         rows = tables["hello"]
-        figure, axes = plt.subplots(figsize=(9, 0.42 * len(rows) + 2.4))
+        height = 0.4 * len(rows) + 2.2
+        figure, axes = plt.subplots(figsize=(9, height))
         _panel(axes, rows, results["scenarios"]["hello"]["title"])
         _legend(figure, families)
         figure.text(0.01, 0.01, text, fontsize=6.5, va="bottom", color="#495057")
-        figure.tight_layout(rect=(0, 0.13 if len(rows) > 4 else 0.2, 1, 0.95))
+        figure.tight_layout(rect=(0, 0.55 / height, 1, 1 - 0.3 / height))
         path = directory / f"{prefix}hello.png"
         figure.savefig(path, dpi=120)
         plt.close(figure)
         written.append(path)
     if len(tables) > 1:
-        height = max(len(rows) for rows in tables.values())
+        height = 0.4 * max(len(rows) for rows in tables.values()) + 2.4
         figure, grid = plt.subplots(
-            1, len(tables), figsize=(6.5 * len(tables), 0.42 * height + 2.6), squeeze=False
+            1, len(tables), figsize=(6.5 * len(tables), height), squeeze=False
         )
         for axes, (scenario, rows) in zip(grid[0], tables.items()):
             _panel(axes, rows, results["scenarios"][scenario]["title"])
         _legend(figure, families)
         figure.text(0.01, 0.01, text, fontsize=7, va="bottom", color="#495057")
-        figure.tight_layout(rect=(0, 0.16, 1, 0.94))
+        figure.tight_layout(rect=(0, 0.6 / height, 1, 1 - 0.3 / height))
         path = directory / f"{prefix}scenarios.png"
         figure.savefig(path, dpi=110)
         plt.close(figure)
