@@ -170,7 +170,7 @@ class Run:
 
     def __init__(
         self, options: argparse.Namespace, servers: List[Server], scenarios: List[Scenario]
-    ):
+    ) -> None:
         self.options = options
         self.servers = servers
         self.scenarios = scenarios
