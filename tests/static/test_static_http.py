@@ -322,6 +322,12 @@ def test_cache_control_keyword(site):
             get(server, "/data.bin", headers={"Range": "bytes=0-0"}).headers["Cache-Control"]
             == "max-age=3600"
         )
+        # errors are not to be cached for an hour, nor carry the file's validators
+        for extra in ({"Range": "bytes=99999999-"}, {"If-Match": '"other"'}):
+            failed = get(server, "/data.bin", headers=extra)
+            assert failed.status_code in (412, 416)
+            assert "Cache-Control" not in failed.headers and "ETag" not in failed.headers
+        assert "Cache-Control" not in get(server, "/missing").headers
 
 
 # -- names -----------------------------------------------------------------------------------
