@@ -95,6 +95,10 @@ def _open(path: str) -> Tuple[Optional[Any], os.stat_result]:
 
 def _open_gzip(base: str, segments: List[str]) -> Optional[Tuple[Any, os.stat_result]]:
     """The ``.gz`` file beside the one ``segments`` name, if there is a regular one."""
+    # One lstat settles the common case (no twin) before realpath's many.
+    relative = "/".join(segment for segment in segments if segment)
+    if not os.path.lexists(os.path.join(base, relative) + ".gz"):
+        return None
     path = safe_join(base, [*segments[:-1], segments[-1] + ".gz"])
     if path is None:
         return None

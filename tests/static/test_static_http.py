@@ -289,6 +289,22 @@ def test_gzip_twin_validators_and_ranges_apply_to_the_gz_bytes(site):
         assert part.raw.read(decode_content=False) == gz[:10]
 
 
+@needs_curl
+def test_curl_compressed_and_listing_and_416(site):
+    with serving(static(site, listing=True)) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        zipped = curl("--compressed", "-D", "-", base + "/app.js").stdout.decode()
+        head, _, body = zipped.partition("\r\n\r\n")
+        assert "Content-Encoding: gzip" in head and "Vary: Accept-Encoding" in head
+        assert body == APP_JS  # curl decoded the .gz twin
+        listing = curl(base + "/sub%20dir/").stdout.decode()
+        assert f'href="{quote(UNICODE_NAME, safe="")}"' in listing
+        size = os.stat(site / "data.bin").st_size
+        refused = curl("-r", f"{size}-", "-D", "-", "-o", os.devnull, base + "/data.bin")
+        assert refused.stdout.startswith(b"HTTP/1.0 416 ")
+        assert f"Content-Range: bytes */{size}".encode() in refused.stdout
+
+
 def test_gz_requested_by_name_is_just_a_file(site):
     with serving(static(site)) as server:
         reply = get(server, "/app.js.gz", headers=PLAIN, stream=True)
