@@ -275,7 +275,26 @@ class Router:
         """Dispatch one request (the router is an ordinary handler)."""
         segments = request.path
         values: List[str] = []
-        endpoint = _find(self._root, segments, 0, request.method, values)
+        # Fast path: follow literal segments, else the capture child, without
+        # backtracking.  This is the first path _find would explore, so a route
+        # found here is the one _find would return; otherwise _find searches.
+        node: Optional[_Node] = self._root
+        for segment in segments:
+            assert node is not None
+            child = node.static.get(segment)
+            if child is None:
+                child = node.param
+                if child is None or not segment:
+                    node = None
+                    break
+                values.append(segment)
+            node = child
+        endpoint = None
+        if node is not None and node.endpoints:
+            endpoint = _method_endpoint(node.endpoints, request.method)
+        if endpoint is None:
+            values.clear()
+            endpoint = _find(self._root, segments, 0, request.method, values)
         if endpoint is not None:
             if values:
                 endpoint.function(request, response, *args, **dict(zip(endpoint.names, values)))
