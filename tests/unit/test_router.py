@@ -365,3 +365,25 @@ def test_routing_benchmark_runs_and_reports_every_case():
         ("100", "last"),
     ] * 2
     assert all(float(row[-2]) > 0 and float(row[-1]) > 0 for row in rows)
+
+
+def test_a_literal_dead_end_backtracks_to_the_capture():
+    router = Router()
+
+    @router.route("GET", "/a/b/c")
+    def literal(request, response):
+        response.data = "literal"
+
+    @router.route("GET", "/a/{x}/d")
+    def captured(request, response, x):
+        response.data = f"captured {x}"
+
+    @router.route("GET", "/a/{path:rest}")
+    def rest(request, response, rest):
+        response.data = f"rest {rest}"
+
+    client = Client(router)
+    assert client.get("/a/b/c").text == "literal"
+    assert client.get("/a/b/d").text == "captured b"  # "b" is literal, but leads nowhere
+    assert client.get("/a/b/e").text == "rest b/e"
+    assert client.get("/a/b").text == "rest b"
