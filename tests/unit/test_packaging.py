@@ -39,4 +39,5 @@ def test_requires_python_starts_at_the_oldest_tested_version():
 
 def test_this_interpreter_is_a_declared_version():
     assert sys.implementation.name == "cpython"
+    assert '"Programming Language :: Python :: Implementation :: CPython"' in PYPROJECT
     assert sys.version_info[:2] in [(3, minor) for minor in minors_tested()]
