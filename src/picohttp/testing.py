@@ -124,17 +124,17 @@ class Client:
 
     # -- the verbs ---------------------------------------------------------------
 
-    def get(self, target: str, headers: HeaderInput = None) -> TestResponse:
+    def get(self, target: str, headers: HeaderInput = None, data: Any = None) -> TestResponse:
         """``GET target``."""
-        return self.request("GET", target, headers)
+        return self.request("GET", target, headers, data)
 
-    def head(self, target: str, headers: HeaderInput = None) -> TestResponse:
+    def head(self, target: str, headers: HeaderInput = None, data: Any = None) -> TestResponse:
         """``HEAD target``: the headers of the would-be GET, an empty body."""
-        return self.request("HEAD", target, headers)
+        return self.request("HEAD", target, headers, data)
 
-    def options(self, target: str, headers: HeaderInput = None) -> TestResponse:
+    def options(self, target: str, headers: HeaderInput = None, data: Any = None) -> TestResponse:
         """``OPTIONS target``."""
-        return self.request("OPTIONS", target, headers)
+        return self.request("OPTIONS", target, headers, data)
 
     def delete(self, target: str, headers: HeaderInput = None, data: Any = None) -> TestResponse:
         """``DELETE target``."""
