@@ -18,6 +18,7 @@ from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._headers import Headers
 from ._limits import Limits
 from ._message import HttpRequest, HttpResponse
+from ._router import Router
 from ._server import HttpServer
 from ._static import staticResource
 
@@ -32,5 +33,6 @@ __all__ = [
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
+    "Router",
     "staticResource",
 ]

@@ -135,7 +135,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         directory = os.path.abspath(options.directory or os.getcwd())
         if not os.path.isdir(directory):
             parser.error(f"{directory} is not a directory")
-        handler = functools.partial(staticResource, staticBase=directory)
+        # Directory listings on, as `python -m http.server` users expect.
+        handler = functools.partial(staticResource, staticBase=directory, listing=True)
         what = directory
 
     stream = logging.StreamHandler(sys.stderr)

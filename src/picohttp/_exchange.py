@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 from ._errors import LocalProtocolError
 from ._httpdate import format_http_date
 from ._message import HttpRequest, HttpResponse
-from ._serializer import Body, error_head, serialize
+from ._serializer import Body, FileBody, error_head, serialize
 
 log = logging.getLogger("picohttp")
 access_log = logging.getLogger("picohttp.access")
@@ -72,7 +72,9 @@ def _internal_error(reason: str) -> Tuple[bytes, Body, int, Optional[int]]:
 
 def _discard(data: Any) -> None:
     """Close a file or generator the handler left behind for a response never sent."""
-    if hasattr(data, "close") and (hasattr(data, "read") or hasattr(data, "__next__")):
+    if isinstance(data, FileBody) or (
+        hasattr(data, "close") and (hasattr(data, "read") or hasattr(data, "__next__"))
+    ):
         try:
             data.close()
         except Exception:

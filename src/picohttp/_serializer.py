@@ -14,6 +14,7 @@ here and nowhere else:
 bytes-like             as is; no Content-Type is invented (browsers sniff)
 ``dict`` / ``list``    JSON, ``Content-Type: application/json``
 open binary file       streamed from its current position (``sendfile``)
+``FileBody``           ``length`` bytes of its file from ``offset`` (a range)
 iterator / generator   each piece as it comes, no Content-Length; close ends it
 =====================  ==========================================================
 
@@ -76,7 +77,13 @@ STREAM_CHUNK = 256 * 1024
 
 
 class FileBody:
-    """A file to send from ``offset``: ``length`` bytes, or to EOF when ``None``."""
+    """A file to send from ``offset``: ``length`` bytes, or to EOF when ``None``.
+
+    Also accepted as ``response.data``, to send part of a file (a 206 answer
+    to a ``Range``) by ``sendfile`` without reading it: the server then
+    announces ``length`` as Content-Length (measured from ``offset`` to the
+    end of the file when ``None``) and closes ``file`` afterwards.
+    """
 
     __slots__ = ("file", "length", "offset")
 
@@ -265,6 +272,11 @@ def serialize(
         if content_type is None:
             content_type = "application/json"
         length = len(body)
+    elif kind is FileBody:
+        body, length = data, data.length
+        if length is None:
+            data.file.seek(data.offset)
+            body, length = _file_body(data.file)
     elif hasattr(data, "read"):
         body, length = _file_body(data)
     elif hasattr(data, "__next__"):

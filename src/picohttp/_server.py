@@ -344,6 +344,8 @@ class HttpServer:
                 send_stream(sock, head, body, self.limits.write_timeout)
             except OSError as exc:
                 log.debug("%s: streamed response ended early (%s)", conn.client[0], exc)
+            except Exception:  # the handler's generator raised: the body is cut short
+                log.exception("streamed response failed on %s", conn.request_line)
             finally:
                 sock.setblocking(False)  # back to the loop's mode for a lingering close
             handoff(conn, None)
