@@ -38,7 +38,7 @@ from ._errors import RemoteProtocolError
 from ._exchange import http_date_now, log_access
 from ._limits import Limits
 from ._message import HttpRequest
-from ._parser import RequestParser
+from ._parser import RequestParser, parse_request
 from ._send import DONTWAIT, WOULD_BLOCK, Writer
 from ._serializer import error_head
 
@@ -77,7 +77,7 @@ class Connection:
         "writer",
     )
 
-    def __init__(self, sock: Any, client: Tuple[str, int], parser: RequestParser) -> None:
+    def __init__(self, sock: Any, client: Tuple[str, int], parser: Optional[RequestParser]) -> None:
         self.sock = sock  # a _socket.socket: the C type, without socket.socket's Python layer
         self.client = client
         self.parser = parser
@@ -109,7 +109,7 @@ class Loop:
         self,
         listener: socket.socket,
         limits: Limits,
-        dispatch: Callable[[Connection, HttpRequest], None],
+        dispatch: Callable[[Any, Tuple[str, int], HttpRequest, int], None],
         max_connections: int,
         stop_timeout: float,
     ) -> None:
@@ -229,6 +229,7 @@ class Loop:
         family = self._family
         make_socket = _socket.socket
         limits = self.limits
+        dispatch = self._dispatch
         for _ in range(ACCEPT_BATCH):
             if self.open >= self._max_connections:
                 self._pause_accepting()
@@ -246,10 +247,32 @@ class Loop:
             sock = make_socket(family, _socket.SOCK_STREAM, 0, fd)
             if not DONTWAIT:
                 sock.setblocking(False)
-            client = client_address(address)
+            client = address if len(address) == 2 else client_address(address)
+            # The fast path: the whole request is already here (TCP_DEFER_ACCEPT
+            # makes that the rule), so no Connection, parser or selector entry.
+            try:
+                data = sock.recv(RECV_SIZE, DONTWAIT)
+                parsed = parse_request(data, limits, client) if data else None
+            except WOULD_BLOCK:
+                data = None
+                parsed = None
+            except RemoteProtocolError as error:
+                conn = Connection(sock, client, RequestParser(limits, client))
+                self._reject(conn, error, now)
+                continue
+            except OSError:
+                sock.close()
+                self.open -= 1
+                continue
+            if parsed is not None:
+                dispatch(sock, client, parsed[0], parsed[1])
+                continue
             conn = Connection(sock, client, RequestParser(limits, client))
             conn.deadline = now + limits.head_timeout
-            self._read(conn, now)
+            if data is None:
+                self._want(conn, EVENT_READ)
+            else:
+                self._received(conn, data, now)
 
     # -- reading -------------------------------------------------------------
 
@@ -271,7 +294,11 @@ class Loop:
         except OSError:
             self.close(conn)  # reset by the client: a normal event
             return
+        self._received(conn, data, now)
+
+    def _received(self, conn: Connection, data: bytes, now: float) -> None:
         parser = conn.parser
+        assert parser is not None
         try:
             if not data:
                 parser.eof()
@@ -292,15 +319,14 @@ class Loop:
                         pass
             self._want(conn, EVENT_READ)
             return
-        if conn.mask:
-            self._unwatch(conn)
-        conn.linger = parser.leftover > 0
-        conn.phase = HANDLING
-        self._dispatch(conn, request)
+        self._unwatch(conn)
+        conn.phase = HANDLING  # the loop lets go of this Connection; the socket goes on
+        self._dispatch(conn.sock, conn.client, request, parser.leftover)
 
     def _reject(self, conn: Connection, error: RemoteProtocolError, now: float) -> None:
         """Answer a protocol error ourselves; the handler never sees the request."""
-        conn.parser.discard()
+        if conn.parser is not None:
+            conn.parser.discard()
         log.debug("%s: %d %s", conn.client[0], error.status, error.reason)
         log_access(conn.client, None, error.status, None)
         conn.linger = True  # the client may still be sending what we refused
@@ -317,8 +343,16 @@ class Loop:
         conn.deadline = time.monotonic() + self.limits.write_timeout
         self._write(conn, time.monotonic())
 
-    def adopt(self, conn: Connection, writer: Optional[Writer]) -> None:
-        """Take over a connection from a worker: finish ``writer``, or linger-close."""
+    def adopt(
+        self, sock: Any, client: Tuple[str, int], writer: Optional[Writer], linger: bool
+    ) -> None:
+        """Take over a socket whose response started elsewhere: finish ``writer``, then close.
+
+        ``linger``: the client may still be sending, so drain before closing.
+        """
+        conn = Connection(sock, client, None)
+        conn.phase = HANDLING
+        conn.linger = linger
         if writer is not None:
             self.start_writing(conn, writer)
         else:
@@ -400,7 +434,8 @@ class Loop:
         if conn.writer is not None:
             conn.writer.close()
             conn.writer = None
-        conn.parser.discard()
+        if conn.parser is not None:
+            conn.parser.discard()
         conn.phase = CLOSED
         conn.sock.close()
         self.open -= 1
@@ -422,7 +457,7 @@ class Loop:
             self._time_out(conn, now)
 
     def _time_out(self, conn: Connection, now: float) -> None:
-        if conn.phase == READING and conn.parser.received:
+        if conn.phase == READING and conn.parser is not None and conn.parser.received:
             what = "request body" if conn.parser.head_done else "request head"
             self._reject(conn, RemoteProtocolError(408, f"timed out waiting for the {what}"), now)
         else:
@@ -440,7 +475,12 @@ class Loop:
         self._listener.close()  # new connections are refused from here on
         for key in list(self._selector.get_map().values()):
             conn = key.data
-            if isinstance(conn, Connection) and conn.phase == READING and not conn.parser.head_done:
+            if (
+                isinstance(conn, Connection)
+                and conn.phase == READING
+                and conn.parser is not None
+                and not conn.parser.head_done
+            ):
                 self.close(conn)  # no request yet: nothing in flight to finish
 
     def _close_all(self) -> None:

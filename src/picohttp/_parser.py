@@ -221,6 +221,80 @@ def _parse_head_strictly(
 
 
 _FRAMING = frozenset(("content-length", "transfer-encoding", "host", "expect"))
+_CHUNKED = -1
+
+
+def _make_request(
+    head: bytes, limits: Limits, client: Optional[Tuple[str, int]]
+) -> Tuple[HttpRequest, Dict[str, str]]:
+    """An ``HttpRequest`` (without its body yet) and the framing fields of its head."""
+    method, target, protocol, headers, framing = parse_head(head, limits)
+    path, query = parse_target(target)
+    request = HttpRequest.__new__(HttpRequest)
+    request.method = method
+    request.path = path
+    request.query = query
+    request.protocol = protocol
+    request.headers = headers
+    request.uri = target
+    request.client = client
+    request._body = None
+    request._data = _UNSET
+    return request, framing
+
+
+def _body_length(framing: Dict[str, str], protocol: str, limits: Limits) -> int:
+    """How the body is framed: its length (0: none), or ``_CHUNKED``; raises for bad framing."""
+    host = framing.get("host")
+    if host is None:
+        if protocol != "HTTP/1.0":
+            raise RemoteProtocolError(400, "HTTP/1.1 request without a Host header")
+    elif "," in host:  # repeats were joined with ", "; a host name has no comma
+        raise RemoteProtocolError(400, "more than one Host header")
+    length_text = framing.get("content-length")
+    codings = framing.get("transfer-encoding")
+    if codings is not None:
+        if protocol == "HTTP/1.0":
+            raise RemoteProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
+        if length_text is not None:
+            raise RemoteProtocolError(400, "both Transfer-Encoding and Content-Length")
+        if codings.strip(" \t").lower() != "chunked":
+            raise RemoteProtocolError(501, "only the chunked transfer coding is supported")
+        return _CHUNKED
+    if length_text is None:
+        return 0
+    length = parse_content_length(length_text)
+    if length > limits.max_body:
+        raise _limit_error(413, f"body of {length} bytes", "max_body", limits.max_body)
+    return length
+
+
+def parse_request(
+    data: bytes, limits: Limits = DEFAULT_LIMITS, client: Optional[Tuple[str, int]] = None
+) -> Optional[Tuple[HttpRequest, int]]:
+    """Parse a request that arrived whole in one read: ``(request, leftover)``, or ``None``.
+
+    The server's first read usually holds the entire request; this spares it a
+    ``RequestParser``.  ``None`` means "not whole, or not simple": feed the same
+    bytes to a ``RequestParser``, which gives the same answer for every input
+    (it shares this function's parts) and handles what this one declines.
+    ``leftover`` counts the bytes after the request.  Raises
+    ``RemoteProtocolError`` like the parser.
+    """
+    end, body_start = _find_head_end(data, 0)
+    if end < 0 or end > limits.max_header_bytes or data[:1] in (b"\r", b"\n"):
+        return None
+    request, framing = _make_request(data[: end + 1], limits, client)
+    if not framing and request.protocol == "HTTP/1.0":
+        return request, len(data) - body_start
+    length = _body_length(framing, request.protocol, limits)
+    available = len(data) - body_start
+    if length == 0:
+        return request, available
+    if length == _CHUNKED or length > available:
+        return None
+    request._body = data[body_start : body_start + length]
+    return request, available - length
 
 
 class RequestParser:
@@ -338,55 +412,21 @@ class RequestParser:
         if end > limits.max_header_bytes:
             raise _limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
         self._buf = bytearray()
-        method, target, protocol, headers, framing = parse_head(bytes(buf[: end + 1]), limits)
-        path, query = parse_target(target)
-        request = HttpRequest.__new__(HttpRequest)
-        request.method = method
-        request.path = path
-        request.query = query
-        request.protocol = protocol
-        request.headers = headers
-        request.uri = target
-        request.client = self._client
-        request._body = None
-        request._data = _UNSET
+        request, framing = _make_request(bytes(buf[: end + 1]), limits, self._client)
         self._request = request
         rest = buf[body_start:]
+        protocol = request.protocol
         if not framing and protocol == "HTTP/1.0":
             return self._finish(None, len(rest))  # the common case: nothing to frame
-        return self._start_body(framing, protocol, rest)
-
-    def _start_body(
-        self, framing: Dict[str, str], protocol: str, rest: bytes
-    ) -> Optional[HttpRequest]:
-        host = framing.get("host")
-        if host is None:
-            if protocol != "HTTP/1.0":
-                raise RemoteProtocolError(400, "HTTP/1.1 request without a Host header")
-        elif "," in host:  # repeats were joined with ", "; a host name has no comma
-            raise RemoteProtocolError(400, "more than one Host header")
-        length_text = framing.get("content-length")
-        codings = framing.get("transfer-encoding")
-        limits = self.limits
-        if codings is not None:
-            if protocol == "HTTP/1.0":
-                raise RemoteProtocolError(400, "Transfer-Encoding in an HTTP/1.0 request")
-            if length_text is not None:
-                raise RemoteProtocolError(400, "both Transfer-Encoding and Content-Length")
-            if codings.strip(" \t").lower() != "chunked":
-                raise RemoteProtocolError(501, "only the chunked transfer coding is supported")
+        length = _body_length(framing, protocol, limits)
+        if length == _CHUNKED:
             self._set_expect(framing, protocol)
             self._sink = BodySink(limits.spool_threshold)
             self._state = _CHUNK_SIZE
             self._buf = bytearray(rest)
             return self._feed_chunked()
-        if length_text is None:
-            return self._finish(None, len(rest))
-        length = parse_content_length(length_text)
-        if length > limits.max_body:
-            raise _limit_error(413, f"body of {length} bytes", "max_body", limits.max_body)
         if length <= len(rest):
-            return self._finish(bytes(rest[:length]), len(rest) - length)
+            return self._finish(bytes(rest[:length]) if length else None, len(rest) - length)
         self._set_expect(framing, protocol)
         self._sink = BodySink(limits.spool_threshold, length)
         self._chunk_left = length

@@ -15,11 +15,11 @@ import logging
 import signal
 import socket
 import threading
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Optional, Sequence, Tuple
 
 from ._exchange import Handler, log_access, run_handler
 from ._limits import Limits
-from ._loop import CLOSED, Connection, Loop
+from ._loop import Loop
 from ._message import HttpRequest
 from ._pool import WorkerPool
 from ._send import DONTWAIT, JOIN_LIMIT, WOULD_BLOCK, Writer, send_stream
@@ -292,70 +292,86 @@ class HttpServer:
 
     # -- requests ------------------------------------------------------------
 
-    def _dispatch_to_pool(self, conn: Connection, request: HttpRequest) -> None:
+    def _dispatch_to_pool(
+        self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
+    ) -> None:
         assert self._pool is not None
-        self._pool.submit((conn, request))
+        self._pool.submit((sock, client, request, leftover))
 
-    def _work(self, item: Tuple[Connection, HttpRequest]) -> None:
-        conn, request = item
-        self._respond(conn, request, self._handoff)
+    def _work(self, item: Tuple[Any, Tuple[str, int], HttpRequest, int]) -> None:
+        sock, client, request, leftover = item
+        self._respond(sock, client, request, leftover, True)
 
-    def _dispatch_inline(self, conn: Connection, request: HttpRequest) -> None:
-        self._respond(conn, request, self._loop.adopt)
-
-    def _handoff(self, conn: Connection, writer: Optional[Writer]) -> None:
-        """From a worker: close here if nothing is left, else give ``conn`` to the loop."""
-        if writer is None and not conn.linger:
-            conn.phase = CLOSED
-            conn.sock.close()
-            self._loop.released()
-        else:
-            self._loop.call_soon(self._loop.adopt, conn, writer)
+    def _dispatch_inline(
+        self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
+    ) -> None:
+        self._respond(sock, client, request, leftover, False)
 
     def _respond(
         self,
-        conn: Connection,
+        sock: Any,
+        client: Tuple[str, int],
         request: HttpRequest,
-        handoff: Callable[[Connection, Optional[Writer]], None],
+        leftover: int,
+        threaded: bool,
     ) -> None:
-        """Run the handler and send what it made; ``handoff`` gets what is left."""
+        """Run the handler and send what it made, on a worker or on the loop thread.
+
+        The common case (a small body that the socket takes at once, nothing
+        left unread) ends here with a close; anything else goes to the loop:
+        the rest of the response, then a lingering close when the client may
+        still be sending (``leftover``: bytes it sent after the request).
+        """
         try:
             head, body, status, length = run_handler(self.handler, self.args, request)
         finally:
             spool = request._body
-            if spool is not None and not isinstance(spool, bytes):
-                spool.close()
-        log_access(conn.client, request, status, length)
-        sock = conn.sock
+            if spool is not None and type(spool) is not bytes:
+                spool.close()  # type: ignore[union-attr]  # a body spooled to a temporary file
+        log_access(client, request, status, length)
+        writer: Optional[Writer] = None
         if type(body) is bytes and len(body) <= JOIN_LIMIT:
             data = head + body if body else head
             try:
                 sent = sock.send(data, DONTWAIT)
             except WOULD_BLOCK:
                 sent = 0
-            except OSError:
-                conn.linger = False  # the client is gone: nothing to drain
-                handoff(conn, None)
+            except OSError:  # the client is gone: nothing to finish or drain
+                self._close(sock, threaded)
                 return
-            handoff(conn, None if sent == len(data) else Writer(data[sent:], b""))
-            return
-        if isinstance(body, StreamBody):
+            if sent == len(data):
+                if not leftover:
+                    self._close(sock, threaded)
+                    return
+            else:
+                writer = Writer(data[sent:], b"")
+        elif isinstance(body, StreamBody):
             try:
                 send_stream(sock, head, body, self.limits.write_timeout)
             except OSError as exc:
-                log.debug("%s: streamed response ended early (%s)", conn.client[0], exc)
+                log.debug("%s: streamed response ended early (%s)", client[0], exc)
             except Exception:  # the handler's generator raised: the body is cut short
-                log.exception("streamed response failed on %s", conn.request_line)
+                log.exception("streamed response failed on %s %s", request.method, request.uri)
             finally:
                 sock.setblocking(False)  # back to the loop's mode for a lingering close
-            handoff(conn, None)
-            return
-        writer = Writer(head, body)
-        try:
-            done = writer.write(sock)
-        except OSError:
-            writer.close()
-            conn.linger = False
-            handoff(conn, None)
-            return
-        handoff(conn, None if done else writer)
+        else:
+            file_writer = Writer(head, body)
+            try:
+                done = file_writer.write(sock)
+            except OSError:
+                file_writer.close()
+                self._close(sock, threaded)
+                return
+            writer = None if done else file_writer
+        loop = self._loop
+        if threaded:
+            loop.call_soon(loop.adopt, sock, client, writer, leftover > 0)
+        else:
+            loop.adopt(sock, client, writer, leftover > 0)
+
+    def _close(self, sock: Any, threaded: bool) -> None:
+        sock.close()
+        if threaded:
+            self._loop.released()
+        else:
+            self._loop.open -= 1  # on the loop thread itself

@@ -208,7 +208,7 @@ class Client:
                 parser.eof()  # the client sent all it had: a half request is a 400
         except RemoteProtocolError as error:
             parser.discard()
-            log_access(self.client, "-", error.status, None)  # as the server logs it
+            log_access(self.client, None, error.status, None)  # as the server logs it
             return TestResponse(error_head(error.status, error.reason, http_date_now()))
         if request is None:  # nothing at all was sent; a server would just close
             raise ValueError("no request in the bytes given")
@@ -218,9 +218,7 @@ class Client:
             spool = request._body
             if spool is not None and not isinstance(spool, bytes):
                 spool.close()
-        log_access(
-            self.client, f"{request.method} {request.uri} {request.protocol}", status, length
-        )
+        log_access(self.client, request, status, length)
         return TestResponse(head + _read_body(body))
 
 
