@@ -18,6 +18,7 @@ Strategy (after h11/_readers.py):
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import Any, Dict, Optional, Tuple
 
@@ -77,9 +78,13 @@ def parse_content_length(value: str) -> int:
     return lengths.pop()
 
 
+_FRAMING = frozenset(("content-length", "transfer-encoding", "host", "expect"))
+_NO_FRAMING: Dict[str, str] = {}  # shared, never written to
+
 # Bytes a request head may hold at all: HTAB, CR, LF, visible ASCII, space and
 # obs-text.  One translate() rules out NUL, other controls and DEL anywhere.
 _HEAD_CHARS = b"\t\r\n" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
+_SPLIT_FIELD = operator.methodcaller("split", ": ", 1)
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Tokens seen before (methods, field names) -> lowercase; names repeat across
 # requests, so most are checked once.  Bounded: a flood of odd names only
@@ -112,45 +117,56 @@ def parse_head(
     and bare LF first.  Anything else goes to ``_parse_head_strictly``, which
     either finds the precise error or parses the rarer valid forms.
     """
-    crlf = head.count(b"\r\n")
+    text = head.decode("latin-1")
+    lines = text.split("\r\n")
+    if len(lines) < 2 or lines.pop():  # the last line must end in CRLF too
+        return _parse_head_strictly(head, limits)
+    # One C call each rules out: controls (bare CR and LF included, since the
+    # CRLFs are gone), DEL, tabs and Latin-1 oddities (isprintable);
+    # whitespace around field values (": " is the only separator allowed here).
+    request_line = lines[0]
     if (
-        head.translate(None, _HEAD_CHARS)
-        or crlf != head.count(b"\n")
-        or crlf != head.count(b"\r")
-        or crlf > limits.max_headers + 1
+        not text.replace("\r\n", "").isprintable()
+        or len(lines) > limits.max_headers + 1
+        or len(request_line) > limits.max_request_line
+        or ":  " in text
+        or " \r\n" in text
     ):
         return _parse_head_strictly(head, limits)
-    lines = head.decode("latin-1").split("\r\n")
-    request_line = lines[0]
     parts = request_line.split(" ")
-    if len(parts) != 3 or len(request_line) > limits.max_request_line:
+    if len(parts) != 3:
         return _parse_head_strictly(head, limits)
     method, target, version = parts
+    known = _known_tokens
     if (
         (version != "HTTP/1.1" and version != "HTTP/1.0")
         or target[:1] != "/"
         or not target.isascii()
-        or not target.isprintable()
-        or not _is_token(method)
+        or (method not in known and not _is_token(method))
     ):
         return _parse_head_strictly(head, limits)
-    fields: Dict[str, str] = {}
-    names: Dict[object, Any] = {}
-    lines.pop()  # the empty string after the last CRLF
-    for index in range(1, len(lines)):
-        name, colon, value = lines[index].partition(":")
-        if not colon or not _is_token(name):
-            return _parse_head_strictly(head, limits)
-        folded = _known_tokens.get(name) or name.lower()
-        value = value.strip(" \t")
-        stored = names.get(folded)
-        if stored is None:
-            names[folded] = name
-            fields[name] = value
-        else:
-            fields[stored] += ", " + value
-    framing = {name: fields[names[name]] for name in _FRAMING.intersection(names)}
-    return method, target, version, Headers._trusted(fields, names), framing
+    # The fields, built in C: each "Name: value" line split once; a line
+    # without ": " (no colon, "Name:value", obs-fold) makes dict.update raise.
+    headers = Headers.__new__(Headers)
+    del lines[0]
+    try:
+        dict.update(headers, map(_SPLIT_FIELD, lines))
+    except ValueError:
+        return _parse_head_strictly(head, limits)
+    if headers.keys() - known.keys():  # a name never seen before: check it is a token
+        for name in headers:
+            if not _is_token(name):
+                return _parse_head_strictly(head, limits)
+    names: Dict[object, Any] = dict(zip(map(str.lower, headers), headers))
+    if len(names) != len(lines):  # a repeated field: joined on the precise path
+        return _parse_head_strictly(head, limits)
+    headers._names = names
+    if _FRAMING.isdisjoint(names):
+        return method, target, version, headers, _NO_FRAMING
+    framing = {
+        name: dict.__getitem__(headers, names[name]) for name in _FRAMING.intersection(names)
+    }
+    return method, target, version, headers, framing
 
 
 def _parse_head_strictly(
@@ -220,7 +236,6 @@ def _parse_head_strictly(
     )
 
 
-_FRAMING = frozenset(("content-length", "transfer-encoding", "host", "expect"))
 _CHUNKED = -1
 
 
@@ -229,7 +244,10 @@ def _make_request(
 ) -> Tuple[HttpRequest, Dict[str, str]]:
     """An ``HttpRequest`` (without its body yet) and the framing fields of its head."""
     method, target, protocol, headers, framing = parse_head(head, limits)
-    path, query = parse_target(target)
+    if "%" in target or "?" in target or "#" in target or target[0] != "/":
+        path, query = parse_target(target)
+    else:  # the common plain path: no decoding, no query
+        path, query = target[1:].split("/"), {}
     request = HttpRequest.__new__(HttpRequest)
     request.method = method
     request.path = path
@@ -281,9 +299,15 @@ def parse_request(
     ``leftover`` counts the bytes after the request.  Raises
     ``RemoteProtocolError`` like the parser.
     """
-    end, body_start = _find_head_end(data, 0)
-    if end < 0 or end > limits.max_header_bytes or data[:1] in (b"\r", b"\n"):
-        return None
+    end = data.find(b"\n\r\n")
+    if (
+        end < 0
+        or end > limits.max_header_bytes
+        or data[0] in b"\r\n"
+        or data.find(b"\n\n", 0, end) >= 0
+    ):
+        return None  # incomplete, over a limit, bare-LF ends or leading blank lines
+    body_start = end + 3
     request, framing = _make_request(data[: end + 1], limits, client)
     if not framing and request.protocol == "HTTP/1.0":
         return request, len(data) - body_start

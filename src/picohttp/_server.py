@@ -15,9 +15,10 @@ import logging
 import signal
 import socket
 import threading
+from logging import INFO
 from typing import Any, Optional, Sequence, Tuple
 
-from ._exchange import Handler, log_access, run_handler
+from ._exchange import Handler, access_log, log_access, run_handler
 from ._limits import Limits
 from ._loop import Loop
 from ._message import HttpRequest
@@ -140,6 +141,7 @@ class HttpServer:
         self.handler = handler
         self.args: Tuple[Any, ...] = tuple(args)
         self.threads = threads
+        self._threaded = bool(threads)  # fixed at construction, whatever .threads becomes
         self.block = block
         self.limits = Limits(
             max_request_line=maxRequestLine,
@@ -161,7 +163,7 @@ class HttpServer:
         self._loop = Loop(
             self._socket,
             self.limits,
-            self._dispatch_to_pool if threads else self._dispatch_inline,
+            self._dispatch_to_pool if threads else self._respond,
             self.maxConnections,
             self.stopTimeout,
         )
@@ -299,21 +301,10 @@ class HttpServer:
         self._pool.submit((sock, client, request, leftover))
 
     def _work(self, item: Tuple[Any, Tuple[str, int], HttpRequest, int]) -> None:
-        sock, client, request, leftover = item
-        self._respond(sock, client, request, leftover, True)
-
-    def _dispatch_inline(
-        self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
-    ) -> None:
-        self._respond(sock, client, request, leftover, False)
+        self._respond(*item)
 
     def _respond(
-        self,
-        sock: Any,
-        client: Tuple[str, int],
-        request: HttpRequest,
-        leftover: int,
-        threaded: bool,
+        self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
     ) -> None:
         """Run the handler and send what it made, on a worker or on the loop thread.
 
@@ -328,7 +319,8 @@ class HttpServer:
             spool = request._body
             if spool is not None and type(spool) is not bytes:
                 spool.close()  # type: ignore[union-attr]  # a body spooled to a temporary file
-        log_access(client, request, status, length)
+        if access_log.isEnabledFor(INFO):
+            log_access(client, request, status, length)
         writer: Optional[Writer] = None
         if type(body) is bytes and len(body) <= JOIN_LIMIT:
             data = head + body if body else head
@@ -337,11 +329,15 @@ class HttpServer:
             except WOULD_BLOCK:
                 sent = 0
             except OSError:  # the client is gone: nothing to finish or drain
-                self._close(sock, threaded)
+                self._close(sock)
                 return
             if sent == len(data):
                 if not leftover:
-                    self._close(sock, threaded)
+                    sock.close()
+                    if self._threaded:
+                        self._loop.released()
+                    else:
+                        self._loop.open -= 1  # on the loop thread itself
                     return
             else:
                 writer = Writer(data[sent:], b"")
@@ -360,18 +356,18 @@ class HttpServer:
                 done = file_writer.write(sock)
             except OSError:
                 file_writer.close()
-                self._close(sock, threaded)
+                self._close(sock)
                 return
             writer = None if done else file_writer
         loop = self._loop
-        if threaded:
+        if self._threaded:
             loop.call_soon(loop.adopt, sock, client, writer, leftover > 0)
         else:
             loop.adopt(sock, client, writer, leftover > 0)
 
-    def _close(self, sock: Any, threaded: bool) -> None:
+    def _close(self, sock: Any) -> None:
         sock.close()
-        if threaded:
+        if self._threaded:
             self._loop.released()
         else:
             self._loop.open -= 1  # on the loop thread itself

@@ -69,3 +69,28 @@ def test_typical_heads_agree() -> None:
     ]
     for head in heads:
         assert outcome(parse_head, head) == outcome(_parse_head_strictly, head)
+
+
+names = st.sampled_from(
+    ["Host", "host", "HOST", "Content-Length", "content-length", "X-Y", "Accept", "a b", "", "é"]
+)
+separators = st.sampled_from([": ", ":", ":  ", " : ", ":\t", ": \t"])
+values = st.sampled_from(["", "x", "5", "5, 5", " x", "x ", "a: b", "\xe9", "\xa0", "\t", "ok  ok"])
+endings = st.sampled_from(["\r\n", "\r\n", "\r\n", "\n", "\r"])
+request_lines = st.sampled_from(
+    ["GET / HTTP/1.1", "GET /a?b HTTP/1.0", "get /x HTTP/1.1", "GET  / HTTP/1.1", "GET * HTTP/1.1"]
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    request_lines,
+    endings,
+    st.lists(st.tuples(names, separators, values, endings), max_size=10),
+)
+def test_paths_agree_on_field_shapes(
+    request_line: str, first_end: str, fields: List[Tuple[str, str, str, str]]
+) -> None:
+    text = request_line + first_end + "".join(n + s + v + e for n, s, v, e in fields)
+    head = text.encode("latin-1")
+    assert outcome(parse_head, head) == outcome(_parse_head_strictly, head)
