@@ -159,7 +159,7 @@ def mutated_requests(draw: st.DrawFn) -> bytes:
     return bytes(raw)
 
 
-@settings(PROPERTY, max_examples=300)
+@settings(PROPERTY, max_examples=200)
 @given(st.one_of(st.binary(max_size=400), mutated_requests()), cut_lists)
 def test_any_bytes_give_a_request_or_a_precise_error_whatever_the_split(
     raw: bytes, cuts: List[int]
