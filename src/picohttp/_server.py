@@ -15,6 +15,7 @@ import logging
 import signal
 import socket
 import threading
+import time
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 from ._exchange import Handler, log_access, run_handler
@@ -237,15 +238,17 @@ class HttpServer:
     def _serve_blocking(self) -> None:
         """Serve on this thread; Ctrl-C or SIGTERM stops quietly."""
         restore = self._install_signal_handlers()
+        at_once = False
         try:
             self._loop.run()
         except KeyboardInterrupt:  # a second Ctrl-C: stop now
             log.info("interrupted again: closing at once")
+            at_once = True
             self._loop_failed()
         finally:
             for signum, previous in restore:
                 signal.signal(signum, previous)
-            self._finish()
+            self._finish(at_once)
 
     def _install_signal_handlers(self) -> list[Tuple[int, Any]]:
         if threading.current_thread() is not threading.main_thread():
@@ -276,10 +279,13 @@ class HttpServer:
         except Exception:
             log.debug("cleanup after a loop failure failed", exc_info=True)
 
-    def _finish(self) -> None:
+    def _finish(self, at_once: bool = False) -> None:
         self._stop_requested = True
         if self._pool is not None:
-            still = self._pool.shutdown(self.stopTimeout)
+            # Handlers get what is left of the stopTimeout the loop began counting
+            # down at stop(), not a second stopTimeout of their own.
+            left = 0.0 if at_once else self._loop._stop_deadline - time.monotonic()
+            still = self._pool.shutdown(max(0.0, left))
             if still:
                 log.warning("%d handler(s) still running after stop()", still)
         self._socket.close()

@@ -393,3 +393,74 @@ def test_blocking_server_stops_quietly_on_a_signal(
     assert stderr == b""
     assert stdout == b"returned\n"  # the script went on after HttpServer returned
     assert elapsed < 3
+
+
+def test_stop_waits_stop_timeout_once_not_twice() -> None:
+    entered = threading.Event()
+    release = threading.Event()
+
+    def handler(request: HttpRequest, response: HttpResponse) -> None:
+        entered.set()
+        release.wait(30)
+        response.data = "too late"
+
+    server = picohttp.HttpServer(0, handler, host="127.0.0.1", block=False, stopTimeout=1.5)
+    try:
+        with connect(server.port) as sock:
+            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            assert entered.wait(10)
+            started = time.monotonic()
+            server.stop()
+            elapsed = time.monotonic() - started
+    finally:
+        release.set()
+    assert not server.running
+    assert 1.4 <= elapsed < 2.5, f"stop() took {elapsed:.2f} s with stopTimeout=1.5"
+
+
+STUCK = textwrap.dedent(
+    """
+    import sys, time
+    import picohttp
+
+    def handler(request, response):
+        time.sleep(60)
+
+    picohttp.HttpServer(int(sys.argv[1]), handler, host="127.0.0.1", stopTimeout=20)
+    print("returned", flush=True)
+    """
+)
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [PYTHON, "-c", STUCK, str(port)],
+        env=python_env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, process=process)
+        with connect(port) as stuck:
+            stuck.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            time.sleep(0.2)  # let the handler start (it never ends)
+            process.send_signal(signal.SIGINT)
+            deadline = time.monotonic() + 10
+            while not refused(port) and time.monotonic() < deadline:
+                time.sleep(0.02)  # the first Ctrl-C closed the listener: it was handled
+            assert refused(port)
+            assert process.poll() is None  # waiting for the stuck handler (stopTimeout=20)
+            second = time.monotonic()
+            process.send_signal(signal.SIGINT)
+            stdout, stderr = process.communicate(timeout=15)
+            elapsed = time.monotonic() - second
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
+    assert stdout == b"returned\n"
+    assert b"Traceback" not in stderr
+    assert elapsed < 3, f"the second Ctrl-C took {elapsed:.2f} s"
