@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import signal
 import socket
 import threading
@@ -238,6 +239,15 @@ class HttpServer:
     def _serve_blocking(self) -> None:
         """Serve on this thread; Ctrl-C or SIGTERM stops quietly."""
         restore = self._install_signal_handlers()
+        wake_fd = previous_wake_fd = -1
+        if restore:
+            # The kernel may deliver SIGINT/SIGTERM to a worker thread; Python then
+            # runs the handler on this thread only once select() returns, which it
+            # need never do. The C-level handler's byte on the loop's wake-up socket
+            # makes it return. A duplicate fd, so no signal can write to a closed
+            # (perhaps reused) descriptor after the loop closes its own.
+            wake_fd = os.dup(self._loop._wake_writer.fileno())
+            previous_wake_fd = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
         at_once = False
         try:
             self._loop.run()
@@ -246,6 +256,9 @@ class HttpServer:
             at_once = True
             self._loop_failed()
         finally:
+            if wake_fd >= 0:
+                signal.set_wakeup_fd(previous_wake_fd)
+                os.close(wake_fd)
             for signum, previous in restore:
                 signal.signal(signum, previous)
             self._finish(at_once)

@@ -464,3 +464,51 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     assert stdout == b"returned\n"
     assert b"Traceback" not in stderr
     assert elapsed < 3, f"the second Ctrl-C took {elapsed:.2f} s"
+
+
+OTHER_THREAD = textwrap.dedent(
+    """
+    import signal, socket, sys, threading, time
+    import picohttp
+
+    def handler(request, response):
+        response.data = "up"
+
+    port = int(sys.argv[1])
+
+    def signal_this_thread():
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+        time.sleep(0.2)  # the loop is back in select() with nothing to wait for
+        # The kernel may hand a process signal to any thread; force the case where a
+        # thread other than the loop's gets it.
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    threading.Thread(target=signal_this_thread, daemon=True).start()
+    picohttp.HttpServer(port, handler, host="127.0.0.1")
+    print("returned", flush=True)
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs signal.pthread_kill")
+def test_a_signal_received_by_another_thread_still_stops_the_server(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [PYTHON, "-c", OTHER_THREAD, str(port)],
+        env=python_env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert (process.returncode, stdout, stderr) == (0, b"returned\n", b"")
