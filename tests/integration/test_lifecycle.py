@@ -42,11 +42,16 @@ def get(port: int, host: str = "127.0.0.1") -> bytes:
 
 
 def refused(port: int, host: str = "127.0.0.1") -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return False
-    except ConnectionRefusedError:
-        return True
+    """True if connecting is refused; False if something accepts."""
+    for _ in range(10):
+        try:
+            with socket.create_connection((host, port), timeout=2):
+                return False
+        except ConnectionRefusedError:
+            return True
+        except ConnectionResetError:
+            continue  # caught in the backlog as the listener closed: ask again
+    raise AssertionError("connections keep being reset")
 
 
 # -- binding -------------------------------------------------------------------
