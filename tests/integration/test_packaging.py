@@ -57,10 +57,14 @@ def run(args: list, **kwargs: object) -> subprocess.CompletedProcess:  # type: i
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Dict[str, Path]:
     try:
-        import setuptools  # noqa: F401
+        import setuptools
         import wheel  # noqa: F401
     except ImportError as exc:
         pytest.skip(f"building needs setuptools and wheel in this environment ({exc})")
+    if int(setuptools.__version__.split(".")[0]) < 61:
+        pytest.skip(
+            f"setuptools {setuptools.__version__} predates pyproject metadata (the dev extra)"
+        )
     work = tmp_path_factory.mktemp("packaging")
     source = work / "source"
     source.mkdir()
