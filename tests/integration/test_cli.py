@@ -151,6 +151,9 @@ def test_serves_module_function_from_the_current_directory(tmp_path: Path) -> No
 def test_sigterm_stops_cleanly_too(folder: Path) -> None:
     port = free_port()
     with command_line([str(port), "-b", "127.0.0.1"], folder, port) as run:
+        # The port accepts from the constructor on, the signal handlers come with
+        # start(): one answered request proves the server reached them.
+        assert get(port, "/hello.txt") == b"hello"
         assert run.stop(signal.SIGTERM) == 0
     assert "Traceback" not in run.stderr
 
