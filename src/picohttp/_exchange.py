@@ -61,8 +61,15 @@ def run_handler(
             request.uri,
             exc.reason,
         )
-        _discard(response.data)
-        return _internal_error("the handler's response could not be sent")
+    except Exception:
+        # What the handler left broke the serializer in a way it did not foresee
+        # (headers that are not a dict, a value whose str() raises): still a 500,
+        # never an exception that would leave the client waiting or end the loop.
+        log.exception(
+            "unsendable response from %s on %s %s", _name(handler), request.method, request.uri
+        )
+    _discard(response.data)
+    return _internal_error("the handler's response could not be sent")
 
 
 def _internal_error(reason: str) -> Tuple[bytes, Body, int, Optional[int]]:

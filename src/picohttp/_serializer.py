@@ -178,7 +178,7 @@ def _encode_text(text: str, content_type: Optional[str]) -> bytes:
         return text.encode("utf-8", "surrogateescape")
     try:
         return text.encode(charset)
-    except UnicodeEncodeError as exc:
+    except UnicodeError as exc:
         raise LocalProtocolError(f"response text cannot be encoded as {charset}: {exc}") from None
 
 
@@ -226,6 +226,9 @@ def serialize(
     body: Body
     length: Optional[int]
     kind = type(data)
+    if kind is not str and isinstance(data, str):
+        # A str subclass (markupsafe.Markup, a str Enum member): its characters.
+        data, kind = str.__str__(data), str
     if kind is str:
         if content_type is None:
             if data:
@@ -245,7 +248,7 @@ def serialize(
     elif data is None:
         body = b""
         length = 0
-    elif isinstance(data, (bytearray, memoryview)):
+    elif isinstance(data, (bytes, bytearray, memoryview)):
         body = bytes(data)
         length = len(body)
     elif isinstance(data, (dict, list)):

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import signal
 import socket
 import threading
+import time
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 from ._exchange import Handler, log_access, run_handler
@@ -196,6 +198,7 @@ class HttpServer:
         self._stop_requested = True
         if not self._started:
             self._socket.close()
+            self._loop._close_all()  # its selector and wake-up socket pair
             self._stopped.set()
             return
         self._loop.request_stop()
@@ -236,15 +239,29 @@ class HttpServer:
     def _serve_blocking(self) -> None:
         """Serve on this thread; Ctrl-C or SIGTERM stops quietly."""
         restore = self._install_signal_handlers()
+        wake_fd = previous_wake_fd = -1
+        if restore:
+            # The kernel may deliver SIGINT/SIGTERM to a worker thread; Python then
+            # runs the handler on this thread only once select() returns, which it
+            # need never do. The C-level handler's byte on the loop's wake-up socket
+            # makes it return. A duplicate fd, so no signal can write to a closed
+            # (perhaps reused) descriptor after the loop closes its own.
+            wake_fd = os.dup(self._loop._wake_writer.fileno())
+            previous_wake_fd = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
+        at_once = False
         try:
             self._loop.run()
         except KeyboardInterrupt:  # a second Ctrl-C: stop now
             log.info("interrupted again: closing at once")
+            at_once = True
             self._loop_failed()
         finally:
+            if wake_fd >= 0:
+                signal.set_wakeup_fd(previous_wake_fd)
+                os.close(wake_fd)
             for signum, previous in restore:
                 signal.signal(signum, previous)
-            self._finish()
+            self._finish(at_once)
 
     def _install_signal_handlers(self) -> list[Tuple[int, Any]]:
         if threading.current_thread() is not threading.main_thread():
@@ -275,10 +292,13 @@ class HttpServer:
         except Exception:
             log.debug("cleanup after a loop failure failed", exc_info=True)
 
-    def _finish(self) -> None:
+    def _finish(self, at_once: bool = False) -> None:
         self._stop_requested = True
         if self._pool is not None:
-            still = self._pool.shutdown(self.stopTimeout)
+            # Handlers get what is left of the stopTimeout the loop began counting
+            # down at stop(), not a second stopTimeout of their own.
+            left = 0.0 if at_once else self._loop._stop_deadline - time.monotonic()
+            still = self._pool.shutdown(max(0.0, left))
             if still:
                 log.warning("%d handler(s) still running after stop()", still)
         self._socket.close()
