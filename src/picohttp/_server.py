@@ -196,6 +196,7 @@ class HttpServer:
         self._stop_requested = True
         if not self._started:
             self._socket.close()
+            self._loop._close_all()  # its selector and wake-up sockets are open already
             self._stopped.set()
             return
         self._loop.request_stop()
