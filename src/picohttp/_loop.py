@@ -38,7 +38,7 @@ from ._exchange import http_date_now, log_access
 from ._limits import Limits
 from ._message import HttpRequest
 from ._parser import RequestParser
-from ._send import WOULD_BLOCK, Writer
+from ._send import WOULD_BLOCK, Writer, abort
 from ._serializer import error_head
 
 log = logging.getLogger("picohttp")
@@ -323,6 +323,11 @@ class Loop:
             done = writer.write(conn.sock)
         except OSError as exc:
             log.debug("%s: client went away during the response (%s)", conn.client[0], exc)
+            self.close(conn)
+            return
+        except Exception:  # the body's file failed: the loop must not die of it
+            log.exception("sending the response to %s failed", _first_line(conn))
+            abort(conn.sock)
             self.close(conn)
             return
         if not done:

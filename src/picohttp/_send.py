@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 from typing import Any, List, Optional, Tuple, Type
 
 from ._serializer import STREAM_CHUNK, Body, FileBody, StreamBody
@@ -23,6 +24,7 @@ WOULD_BLOCK: Tuple[Type[BaseException], ...] = (BlockingIOError, InterruptedErro
 JOIN_LIMIT = 64 * 1024
 
 _HAVE_SENDFILE = hasattr(os, "sendfile")
+_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on with a zero timeout
 
 
 class Writer:
@@ -118,6 +120,14 @@ class Writer:
         file, self._file = self._file, None
         if file is not None:
             file.close()
+
+
+def abort(sock: socket.socket) -> None:
+    """Make the coming ``close()`` send an RST: the client must not take a cut response as whole."""
+    try:  # noqa: SIM105 - the socket may already be gone
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+    except OSError:
+        pass
 
 
 def send_stream(sock: socket.socket, head: bytes, stream: StreamBody, timeout: float) -> int:

@@ -22,7 +22,7 @@ from ._limits import Limits
 from ._loop import CLOSED, Connection, Loop
 from ._message import HttpRequest
 from ._pool import WorkerPool
-from ._send import JOIN_LIMIT, WOULD_BLOCK, Writer, send_stream
+from ._send import JOIN_LIMIT, WOULD_BLOCK, Writer, abort, send_stream
 from ._serializer import StreamBody
 from ._static import staticResource
 
@@ -339,6 +339,12 @@ class HttpServer:
                 send_stream(sock, head, body, self.limits.write_timeout)
             except OSError as exc:
                 log.debug("%s: streamed response ended early (%s)", conn.client[0], exc)
+            except Exception:
+                # The head is out: no 500 can follow.  A reset tells the client
+                # the response is incomplete (a clean close would look complete).
+                log.exception("streamed response to %s failed midway", conn.request_line)
+                conn.linger = False
+                abort(sock)
             finally:
                 sock.setblocking(False)  # back to the loop's mode for a lingering close
             handoff(conn, None)
@@ -348,6 +354,13 @@ class HttpServer:
             done = writer.write(sock)
         except OSError:
             writer.close()
+            handoff(conn, None)
+            return
+        except Exception:
+            log.exception("sending the response to %s failed", conn.request_line)
+            writer.close()
+            conn.linger = False
+            abort(sock)
             handoff(conn, None)
             return
         handoff(conn, None if done else writer)

@@ -11,8 +11,10 @@ import pytest
 from picohttp import Limits, RemoteProtocolError
 from picohttp._parser import RequestParser
 
+DEFAULT = Limits()
 
-def status(data: bytes, limits: Limits = Limits(), eof: bool = True) -> object:
+
+def status(data: bytes, limits: Limits = DEFAULT, eof: bool = True) -> object:
     parser = RequestParser(limits)
     try:
         request = parser.feed(data)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import gc
 
-from support import open_fds, thread_count
-
 import picohttp
+from support import open_fds, thread_count
 
 
 def test_a_server_never_started_leaks_nothing_when_stopped():
