@@ -22,7 +22,7 @@ from ._limits import Limits
 from ._loop import CLOSED, Connection, Loop
 from ._message import HttpRequest
 from ._pool import WorkerPool
-from ._send import JOIN_LIMIT, WOULD_BLOCK, Writer, abort, send_stream
+from ._send import JOIN_LIMIT, WOULD_BLOCK, StreamWriter, Writer, abort, send_stream
 from ._serializer import StreamBody
 from ._static import staticResource
 
@@ -334,7 +334,9 @@ class HttpServer:
                 return
             handoff(conn, None if sent == len(data) else Writer(data[sent:], b""))
             return
-        if isinstance(body, StreamBody):
+        if isinstance(body, StreamBody) and self._pool is not None:
+            # A worker may block on the iterator and on the client; the loop may not
+            # (threads=False): there a StreamWriter pulls a piece each time the socket drains.
             try:
                 send_stream(sock, head, body, self.limits.write_timeout)
             except OSError as exc:
@@ -349,7 +351,7 @@ class HttpServer:
                 sock.setblocking(False)  # back to the loop's mode for a lingering close
             handoff(conn, None)
             return
-        writer = Writer(head, body)
+        writer = StreamWriter(head, body) if isinstance(body, StreamBody) else Writer(head, body)
         try:
             done = writer.write(sock)
         except OSError:
