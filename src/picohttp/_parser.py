@@ -393,6 +393,8 @@ class RequestParser:
                     if len(buf) - pos > _MAX_CHUNK_LINE:
                         raise RemoteProtocolError(400, "chunk line too long")
                     return None
+                if newline - pos > _MAX_CHUNK_LINE:  # the same bound when it came whole
+                    raise RemoteProtocolError(400, "chunk line too long")
                 line = bytes(buf[pos:newline])
                 if line[-1:] == b"\r":
                     line = line[:-1]

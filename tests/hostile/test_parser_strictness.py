@@ -64,3 +64,22 @@ def test_a_request_line_over_its_limit_is_414_even_past_the_head_limit():
     # A short request line with a huge header block is the head limit's business.
     assert status(b"GET / HTTP/1.0\r\nX: " + b"b" * 5000, limits, eof=False) == 431
     assert status(b"GET / HTTP/1.0\r\nX: " + b"b" * 5000 + b"\r\n\r\n", limits) == 431
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"5;" + b"e" * 5000 + b"\r\nhello\r\n0\r\n\r\n",  # a chunk-size line with long extensions
+        b"0\r\nX-Trailer: " + b"t" * 5000 + b"\r\n\r\n",  # a long trailer line
+    ],
+)
+def test_a_long_chunk_line_is_refused_however_it_is_split(body):
+    """The 4 KiB chunk-line bound held only while the line was incomplete: whole, it passed."""
+    head = b"POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+    assert status(head + body) == 400
+    parser = RequestParser()
+    with pytest.raises(RemoteProtocolError) as error:
+        parser.feed(head)
+        for i in range(0, len(body), 100):
+            parser.feed(body[i : i + 100])
+    assert error.value.status == 400
