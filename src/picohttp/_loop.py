@@ -56,6 +56,8 @@ ACCEPT_BATCH = 64
 RECV_SIZE = 64 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
+_NO_BODY_METHODS = frozenset(("GET", "HEAD"))
+
 _ACCEPT = object()
 _WAKE = object()
 
@@ -284,7 +286,13 @@ class Loop:
             self._want(conn, EVENT_READ)
             return
         self._unwatch(conn)
-        conn.linger = parser.leftover > 0
+        # Drain before closing when the client may still be sending: bytes beyond the
+        # request, or an unframed body (ignored, as the spec says) after a head that is
+        # not GET/HEAD.  Closing with unread input resets the connection and destroys
+        # the part of the response still queued in the kernel.
+        conn.linger = parser.leftover > 0 or (
+            request._body is None and request.method not in _NO_BODY_METHODS
+        )
         conn.phase = HANDLING
         conn.request_line = f"{request.method} {request.uri} {request.protocol}"
         self._dispatch(conn, request)

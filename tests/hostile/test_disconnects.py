@@ -149,3 +149,27 @@ def test_many_clients_leaving_at_random_points_leak_nothing(threads):
             readable(sock, 5)
             reset(sock)
     assert log.errors() == []
+
+
+def test_an_ignored_body_sent_late_does_not_reset_the_response(threads):
+    """A body without Content-Length is ignored (the spec), not answered with a reset.
+
+    The client sends its head, then (a moment later) a body the server never
+    reads.  Closing a socket with unread input makes the kernel send an RST and
+    discard whatever of the response is still queued, so the server must drain
+    (lingering close) when the request may have had an unframed body.
+    """
+    big = bytes(range(256)) * 12288  # 3 MiB: much of it is still queued when the server is done
+
+    def handler(request, response):
+        response.data = big
+
+    with attacked(handler, threads=threads) as server:
+        for method in (b"POST", b"PUT", b"DELETE"):
+            with connect(server.port) as sock:
+                sock.sendall(method + b" /upload HTTP/1.0\r\nContent-Type: text/plain\r\n\r\n")
+                assert readable(sock, 5)  # the answer has started: the head was handled
+                sock.sendall(b"a body the server ignores, sent after the head" * 10)
+                time.sleep(0.2)  # slow to read: the rest of the response waits in the kernel
+                raw = read_all(sock, 10)
+            assert raw.endswith(b"\r\n\r\n" + big), f"{method!r}: got {len(raw)} bytes"
