@@ -22,7 +22,7 @@ from attack import Recorder, attacked, exchange_raw, readable
 from support import ARTIFACTS, connect, open_fds, read_all, thread_count, wait_until
 
 STALLED = 1000
-HEAD_TIMEOUT = 3.0
+HEAD_TIMEOUT = 4.0
 
 
 @pytest.fixture(scope="module", autouse=True)
