@@ -38,7 +38,7 @@ from ._exchange import http_date_now, log_access
 from ._limits import Limits
 from ._message import HttpRequest
 from ._parser import RequestParser
-from ._send import WOULD_BLOCK, Writer
+from ._send import WOULD_BLOCK, Writer, abort
 from ._serializer import error_head
 
 log = logging.getLogger("picohttp")
@@ -55,6 +55,8 @@ LINGER_TIMEOUT = 2.0
 ACCEPT_BATCH = 64
 RECV_SIZE = 64 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+_NO_BODY_METHODS = frozenset(("GET", "HEAD"))
 
 _ACCEPT = object()
 _WAKE = object()
@@ -284,7 +286,13 @@ class Loop:
             self._want(conn, EVENT_READ)
             return
         self._unwatch(conn)
-        conn.linger = parser.leftover > 0
+        # Drain before closing when the client may still be sending: bytes beyond the
+        # request, or an unframed body (ignored, as the spec says) after a head that is
+        # not GET/HEAD.  Closing with unread input resets the connection and destroys
+        # the part of the response still queued in the kernel.
+        conn.linger = parser.leftover > 0 or (
+            request._body is None and request.method not in _NO_BODY_METHODS
+        )
         conn.phase = HANDLING
         conn.request_line = f"{request.method} {request.uri} {request.protocol}"
         self._dispatch(conn, request)
@@ -323,6 +331,11 @@ class Loop:
             done = writer.write(conn.sock)
         except OSError as exc:
             log.debug("%s: client went away during the response (%s)", conn.client[0], exc)
+            self.close(conn)
+            return
+        except Exception:  # the body's file failed: the loop must not die of it
+            log.exception("sending the response to %s failed", _first_line(conn))
+            abort(conn.sock)
             self.close(conn)
             return
         if not done:

@@ -24,7 +24,7 @@ from ._limits import Limits
 from ._loop import CLOSED, Connection, Loop
 from ._message import HttpRequest
 from ._pool import WorkerPool
-from ._send import JOIN_LIMIT, WOULD_BLOCK, Writer, send_stream
+from ._send import JOIN_LIMIT, WOULD_BLOCK, StreamWriter, Writer, abort, send_stream
 from ._serializer import StreamBody
 from ._static import staticResource
 
@@ -198,7 +198,7 @@ class HttpServer:
         self._stop_requested = True
         if not self._started:
             self._socket.close()
-            self._loop._close_all()  # its selector and wake-up socket pair
+            self._loop._close_all()  # its selector and wake-up sockets are open already
             self._stopped.set()
             return
         self._loop.request_stop()
@@ -353,22 +353,35 @@ class HttpServer:
                 return
             handoff(conn, None if sent == len(data) else Writer(data[sent:], b""))
             return
-        if isinstance(body, StreamBody):
+        if isinstance(body, StreamBody) and self._pool is not None:
+            # A worker may block on the iterator and on the client; the loop may not
+            # (threads=False): there a StreamWriter pulls a piece each time the socket drains.
             try:
                 send_stream(sock, head, body, self.limits.write_timeout)
             except OSError as exc:
                 log.debug("%s: streamed response ended early (%s)", conn.client[0], exc)
-            except Exception:  # the handler's generator raised: the body is cut short
-                log.exception("streamed response failed on %s", conn.request_line)
+            except Exception:
+                # The head is out: no 500 can follow.  A reset tells the client
+                # the response is incomplete (a clean close would look complete).
+                log.exception("streamed response to %s failed midway", conn.request_line)
+                conn.linger = False
+                abort(sock)
             finally:
                 sock.setblocking(False)  # back to the loop's mode for a lingering close
             handoff(conn, None)
             return
-        writer = Writer(head, body)
+        writer = StreamWriter(head, body) if isinstance(body, StreamBody) else Writer(head, body)
         try:
             done = writer.write(sock)
         except OSError:
             writer.close()
+            handoff(conn, None)
+            return
+        except Exception:
+            log.exception("sending the response to %s failed", conn.request_line)
+            writer.close()
+            conn.linger = False
+            abort(sock)
             handoff(conn, None)
             return
         handoff(conn, None if done else writer)
