@@ -37,7 +37,13 @@ class WorkerPool:
 
     @property
     def size(self) -> int:
+        """Threads started so far."""
         return len(self._threads)
+
+    @property
+    def idle(self) -> int:
+        """Threads that finished their last item and wait for the next."""
+        return len(self._idle)
 
     def submit(self, item: Any) -> None:
         """Queue ``item``; start a thread if none is idle and the cap allows (one caller only)."""

@@ -94,7 +94,7 @@ class Health:
         workers = 0 if pool is None else pool.size
         if pool is not None:
             assert workers <= server._pool._max  # type: ignore[union-attr]
-            assert wait_until(lambda: pool._idle == pool.size, 10), "a handler thread is stuck"
+            assert wait_until(lambda: pool.idle == pool.size, 10), "a handler thread is stuck"
         # The loop thread plus the pool's workers, and nothing else of ours.
         assert wait_until(lambda: thread_count() == self.threads + 1 + workers, 10), (
             f"{thread_count()} threads, expected {self.threads} + loop + {workers} workers"

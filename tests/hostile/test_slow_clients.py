@@ -191,7 +191,7 @@ def test_a_slow_reader_of_a_large_response_holds_no_thread(threads):
             time.sleep(0.2)  # let the server fill the socket buffers and hand over to the loop
             pool = server._pool
             if pool is not None:
-                assert wait_until(lambda: pool._idle == pool.size, 5), "a worker waits on a reader"
+                assert wait_until(lambda: pool.idle == pool.size, 5), "a worker waits on a reader"
             for _ in range(10):
                 start = time.monotonic()
                 assert exchange_raw(server.port, b"GET /s HTTP/1.0\r\n\r\n").endswith(b"small")

@@ -44,7 +44,7 @@ def test_idle_workers_are_reused_and_the_cap_holds() -> None:
     for item in range(5):  # one at a time: the first worker is idle again each time
         pool.submit(item)
         assert done.acquire(timeout=10)
-        assert wait_until(lambda: len(pool._idle) == 1)  # back in get(), waiting
+        assert wait_until(lambda: pool.idle == 1)  # back in get(), waiting
     assert pool.size == 1
     for item in range(50):
         pool.submit(item)
