@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
 
 import picohttp
 
@@ -75,6 +75,41 @@ def status_of(raw: bytes) -> Optional[int]:
     if not raw.startswith(b"HTTP/"):
         return None
     return int(raw.split(b" ", 2)[1])
+
+
+def parse_request(
+    raw: bytes, cuts: Sequence[int] = (), limits: Optional[picohttp.Limits] = None
+) -> picohttp.HttpRequest:
+    """Feed ``raw`` to a fresh RequestParser in pieces cut at ``cuts``; the request or raise.
+
+    The parser must say "need more" (``None``) until the last piece; a request
+    still incomplete at the end is reported as the parser's ``eof()`` answer.
+    """
+    from picohttp._parser import RequestParser
+
+    parser = RequestParser(limits or picohttp.Limits(), ("127.0.0.1", 5000))
+    bounds = [0, *sorted(set(cut for cut in cuts if 0 < cut < len(raw))), len(raw)]
+    for start, end in zip(bounds, bounds[1:]):
+        request = parser.feed(raw[start:end])
+        if request is not None:
+            return request
+    parser.eof()
+    raise AssertionError(f"no request and no error from {raw!r}")
+
+
+def request_snapshot(request: picohttp.HttpRequest) -> Tuple[Any, ...]:
+    """Everything a handler can see of a request, comparable with ``==``."""
+    return (
+        request.method,
+        request.path,
+        request.query,
+        request.protocol,
+        list(request.headers.items()),
+        request.uri,
+        request.body,
+        request.data,
+        request.client,
+    )
 
 
 def open_fds() -> int:

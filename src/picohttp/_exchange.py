@@ -15,7 +15,7 @@ from typing import Any, Callable, Optional, Sequence, Tuple
 from ._errors import LocalProtocolError
 from ._httpdate import format_http_date
 from ._message import HttpRequest, HttpResponse
-from ._serializer import Body, FileBody, error_head, serialize
+from ._serializer import Body, FileBody, StreamBody, error_head, serialize
 
 log = logging.getLogger("picohttp")
 access_log = logging.getLogger("picohttp.access")
@@ -52,16 +52,26 @@ def run_handler(
         _discard(response.data)
         return _internal_error("the request handler failed")
     try:
-        return serialize(response, request.method, http_date_now())
-    except LocalProtocolError as exc:
+        result = serialize(response, request.method, http_date_now())
+        if isinstance(result[1], StreamBody):
+            result[1].prime()  # an iterator that fails at once is still a 500, not a cut 200
+        return result
+    except Exception as exc:
+        # A LocalProtocolError says what is wrong; anything else (a str with a lone
+        # surrogate, headers that are not a dict, ...) is logged with its traceback.
+        if isinstance(exc, LocalProtocolError):
+            reason, trace = exc.reason, False
+        else:
+            reason, trace = f"{type(exc).__name__}: {exc}", True
         log.error(
             "unsendable response from %s on %s %s: %s",
             _name(handler),
             request.method,
             request.uri,
-            exc.reason,
+            reason,
+            exc_info=trace,
         )
-        _discard(response.data)
+        _discard(getattr(response, "data", None))
         return _internal_error("the handler's response could not be sent")
 
 

@@ -99,6 +99,18 @@ class Headers(dict):  # type: ignore[type-arg]  # dict[str, Any]; see module doc
         for name, value in dict(*args, **kwargs).items():
             self[name] = value
 
+    def __ior__(self, other: Any) -> Headers:
+        # dict's own |= would bypass the lowercase index (and case-insensitivity).
+        self.update(other)
+        return self
+
+    def __or__(self, other: Any) -> Headers:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        merged = self.copy()
+        merged.update(other)
+        return merged
+
     def clear(self) -> None:
         dict.clear(self)
         self._names.clear()

@@ -39,7 +39,7 @@ from ._exchange import http_date_now, log_access
 from ._limits import Limits
 from ._message import HttpRequest
 from ._parser import RequestParser, parse_request
-from ._send import DONTWAIT, WOULD_BLOCK, Writer
+from ._send import DONTWAIT, WOULD_BLOCK, Writer, abort
 from ._serializer import error_head
 
 log = logging.getLogger("picohttp")
@@ -366,6 +366,11 @@ class Loop:
             done = writer.write(conn.sock)
         except OSError as exc:
             log.debug("%s: client went away during the response (%s)", conn.client[0], exc)
+            self.close(conn)
+            return
+        except Exception:  # the body's file failed: the loop must not die of it
+            log.exception("sending the response to %s failed", conn.client[0])
+            abort(conn.sock)
             self.close(conn)
             return
         if not done:

@@ -26,9 +26,11 @@ def content_type_charset(content_type: Optional[str]) -> Optional[str]:
         if name.strip().lower() == "charset":
             charset = value.strip().strip('"').strip()
             try:
-                return codecs.lookup(charset).name
+                info = codecs.lookup(charset)
             except LookupError:
                 return None
+            # base64, rot13, zlib_codec...: codecs Python knows that are not text encodings.
+            return info.name if getattr(info, "_is_text_encoding", True) else None
     return None
 
 
@@ -102,7 +104,10 @@ class HttpRequest:
                 data = None
             else:
                 charset = content_type_charset(self.headers.get("Content-Type")) or "utf-8"
-                data = body.decode(charset, "surrogateescape")
+                try:
+                    data = body.decode(charset, "surrogateescape")
+                except UnicodeError:  # e.g. UTF-16 with an odd byte count: the client's error
+                    data = body.decode("utf-8", "surrogateescape")
             self._data = data
         return data
 

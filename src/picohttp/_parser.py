@@ -64,6 +64,21 @@ def _find_head_end(buf: bytes, start: int) -> Tuple[int, int]:
     return -1, -1
 
 
+def _skip_blank_lines(buf: Any) -> Any:
+    """Drop empty lines (CRLF or LF) before the request line (RFC 9112 2.2).
+
+    A CR not followed by LF is a bare CR, refused here as anywhere in the head;
+    a CR at the very end is kept, since its LF may be in the next read.
+    """
+    stripped = buf.lstrip(b"\r\n")
+    skipped = bytes(buf[: len(buf) - len(stripped)])
+    if not stripped and skipped[-1:] == b"\r":
+        skipped, stripped = skipped[:-1], b"\r"
+    if b"\r" in skipped.replace(b"\r\n", b""):
+        raise RemoteProtocolError(400, "bare CR before the request line")
+    return stripped
+
+
 def parse_content_length(value: str) -> int:
     """Content-Length from the field's value (repeats arrive joined by ", ")."""
     lengths = set()
@@ -314,6 +329,8 @@ def parse_request(
     length = _body_length(framing, request.protocol, limits)
     available = len(data) - body_start
     if length == 0:
+        if "content-length" in framing:
+            request._body = b""  # a framed, empty body: there is a body, and it is empty
         return request, available
     if length == _CHUNKED or length > available:
         return None
@@ -414,26 +431,28 @@ class RequestParser:
         else:
             buf = data
         if buf[:1] in (b"\r", b"\n"):
-            # RFC 9112 2.2: ignore empty lines before the request line.
-            buf = buf.lstrip(b"\r\n")
+            buf = _skip_blank_lines(buf)
             self._buf = bytearray(buf)
             self._scanned = 0
         end, body_start = _find_head_end(buf, self._scanned)
         limits = self.limits
         if end < 0:
-            if len(buf) > limits.max_header_bytes:
-                raise _limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
+            # The request line first: a long one is a 414 even past the head limit.
             if len(buf) > limits.max_request_line + 1:
                 newline = buf.find(b"\n", 0, limits.max_request_line + 2)
                 if newline < 0:
                     raise _limit_error(
                         414, "request line", "max_request_line", limits.max_request_line
                     )
+            if len(buf) > limits.max_header_bytes:
+                raise _limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
             if not isinstance(buf, bytearray):
                 self._buf = bytearray(buf)
             self._scanned = max(0, len(buf) - 2)
             return None
         if end > limits.max_header_bytes:
+            if buf.find(b"\n", 0, limits.max_request_line + 2) < 0:
+                raise _limit_error(414, "request line", "max_request_line", limits.max_request_line)
             raise _limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
         self._buf = bytearray()
         request, framing = _make_request(bytes(buf[: end + 1]), limits, self._client)
@@ -450,7 +469,8 @@ class RequestParser:
             self._buf = bytearray(rest)
             return self._feed_chunked()
         if length <= len(rest):
-            return self._finish(bytes(rest[:length]) if length else None, len(rest) - length)
+            body = bytes(rest[:length]) if length or "content-length" in framing else None
+            return self._finish(body, len(rest) - length)
         self._set_expect(framing, protocol)
         self._sink = BodySink(limits.spool_threshold, length)
         self._chunk_left = length
@@ -510,6 +530,8 @@ class RequestParser:
                     if len(buf) - pos > _MAX_CHUNK_LINE:
                         raise RemoteProtocolError(400, "chunk line too long")
                     return None
+                if newline - pos > _MAX_CHUNK_LINE:  # the same bound when it came whole
+                    raise RemoteProtocolError(400, "chunk line too long")
                 line = bytes(buf[pos:newline])
                 if line[-1:] == b"\r":
                     line = line[:-1]

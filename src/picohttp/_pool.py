@@ -9,11 +9,12 @@ wait in the queue in arrival order.
 
 from __future__ import annotations
 
+import collections
 import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, List
+from typing import Any, Callable, Deque, List
 
 log = logging.getLogger("picohttp")
 
@@ -27,17 +28,29 @@ class WorkerPool:
         self._work = work
         self._max = max_threads
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._idle = 0
+        # One token per worker that finished its item and waits for the next; the
+        # submitter pops one per item (deque append and pop are atomic).  Items
+        # queued at the cap add tokens no submit consumed; maxlen bounds them, and
+        # at the cap no thread could be started anyway.
+        self._idle: Deque[None] = collections.deque(maxlen=max_threads)
         self._threads: List[threading.Thread] = []
 
     @property
     def size(self) -> int:
+        """Threads started so far."""
         return len(self._threads)
+
+    @property
+    def idle(self) -> int:
+        """Threads that finished their last item and wait for the next."""
+        return len(self._idle)
 
     def submit(self, item: Any) -> None:
         """Queue ``item``; start a thread if none is idle and the cap allows (one caller only)."""
-        if self._idle == 0 and len(self._threads) < self._max:
+        idle = self._idle
+        if idle:
+            idle.pop()  # claim an idle worker for this item (only this caller pops)
+        elif len(self._threads) < self._max:
             thread = threading.Thread(
                 target=self._run, name=f"picohttp-worker-{len(self._threads) + 1}", daemon=True
             )
@@ -47,20 +60,19 @@ class WorkerPool:
 
     def _run(self) -> None:
         get = self._queue.get
-        lock = self._lock
+        became_idle = self._idle.append
         work = self._work
         while True:
-            with lock:
-                self._idle += 1
             item = get()
-            with lock:
-                self._idle -= 1
             if item is _STOP:
                 return
             try:
                 work(item)
             except BaseException:  # a worker never dies of one request
                 log.exception("unexpected error in a picohttp worker")
+            # Idle only once its item is done: counting a thread idle while it waits
+            # in get() let a burst of requests queue behind one busy worker.
+            became_idle(None)
 
     def shutdown(self, timeout: float) -> int:
         """Let queued work finish, end the threads; return how many still ran at ``timeout``."""

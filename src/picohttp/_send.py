@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import socket
+import struct
 from typing import Any, List, Optional, Tuple, Type
 
 from ._serializer import STREAM_CHUNK, Body, FileBody, StreamBody
@@ -28,6 +29,7 @@ WOULD_BLOCK: Tuple[Type[BaseException], ...] = (BlockingIOError, InterruptedErro
 JOIN_LIMIT = 64 * 1024
 
 _HAVE_SENDFILE = hasattr(os, "sendfile")
+_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on with a zero timeout
 
 
 class Writer:
@@ -125,6 +127,46 @@ class Writer:
         file, self._file = self._file, None
         if file is not None:
             file.close()
+
+
+class StreamWriter(Writer):
+    """A ``Writer`` for an iterator body: the next piece is pulled only once the last is out.
+
+    For ``threads=False``, where the loop thread sends: a client that reads
+    slowly then holds only its own connection, never the loop (``send_stream``
+    would block it for up to ``writeTimeout`` per piece).  The iterator's
+    errors propagate from ``write`` like any other non-``OSError`` failure.
+    """
+
+    __slots__ = ("_pieces", "_stream")
+
+    def __init__(self, head: bytes, stream: StreamBody) -> None:
+        super().__init__(head, b"")
+        self._stream: Optional[StreamBody] = stream
+        self._pieces = stream.pieces()
+
+    def write(self, sock: Any) -> bool:
+        while super().write(sock):  # everything pulled so far is out: pull the next piece
+            piece = next(self._pieces, None)
+            if piece is None:
+                self.close()
+                return True
+            self._buffers.append(piece)
+        return False
+
+    def close(self) -> None:
+        super().close()
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+
+
+def abort(sock: Any) -> None:
+    """Make the coming ``close()`` send an RST: the client must not take a cut response as whole."""
+    try:  # noqa: SIM105 - the socket may already be gone
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _RESET)
+    except OSError:
+        pass
 
 
 def send_stream(sock: Any, head: bytes, stream: StreamBody, timeout: float) -> int:

@@ -99,21 +99,31 @@ class FileBody:
 class StreamBody:
     """An iterator of ``str``/``bytes`` pieces, sent as they are produced."""
 
-    __slots__ = ("iterator",)
+    __slots__ = ("_first", "iterator")
 
     def __init__(self, iterator: Iterator[Any]) -> None:
         self.iterator = iterator
+        self._first = b""
+
+    def prime(self) -> None:
+        """Take the first non-empty piece now, before the head is sent.
+
+        An iterator that raises (or yields a wrong type) at once then fails
+        while a 500 can still be answered instead of a 200 cut short.
+        """
+        for piece in self.iterator:
+            self._first = _piece_bytes(piece)
+            if self._first:
+                return
 
     def pieces(self) -> Iterator[bytes]:
+        if self._first:
+            yield self._first
+            self._first = b""
         for piece in self.iterator:
-            if isinstance(piece, str):
-                piece = piece.encode("utf-8")
-            elif not isinstance(piece, (bytes, bytearray, memoryview)):
-                raise LocalProtocolError(
-                    f"a streamed response yielded {type(piece).__name__}, not str or bytes"
-                )
+            piece = _piece_bytes(piece)
             if piece:
-                yield bytes(piece)
+                yield piece
 
     def close(self) -> None:
         close = getattr(self.iterator, "close", None)
@@ -122,6 +132,16 @@ class StreamBody:
 
 
 Body = Union[bytes, FileBody, StreamBody]
+
+
+def _piece_bytes(piece: Any) -> bytes:
+    if isinstance(piece, str):
+        return piece.encode("utf-8")
+    if not isinstance(piece, (bytes, bytearray, memoryview)):
+        raise LocalProtocolError(
+            f"a streamed response yielded {type(piece).__name__}, not str or bytes"
+        )
+    return bytes(piece)
 
 
 def _check_name(name: Any) -> str:
@@ -154,6 +174,8 @@ def _is_text_type(content_type: str) -> bool:
 def _file_body(data: Any) -> Tuple[FileBody, Optional[int]]:
     if isinstance(data, io.TextIOBase):
         raise LocalProtocolError("response.data is a text-mode file: open it with 'rb'")
+    if getattr(data, "closed", False) is True:
+        raise LocalProtocolError("response.data is a closed file")
     try:
         offset = data.tell()
     except (OSError, AttributeError, ValueError):
@@ -178,7 +200,7 @@ def _encode_text(text: str, content_type: Optional[str]) -> bytes:
         return text.encode("utf-8", "surrogateescape")
     try:
         return text.encode(charset)
-    except UnicodeEncodeError as exc:
+    except UnicodeError as exc:
         raise LocalProtocolError(f"response text cannot be encoded as {charset}: {exc}") from None
 
 
@@ -239,6 +261,9 @@ def serialize(
     body: Body
     length: Optional[int]
     kind = type(data)
+    if kind is not str and isinstance(data, str):
+        # A str subclass (markupsafe.Markup, a str Enum member): its characters.
+        data, kind = str.__str__(data), str
     if kind is str:
         if content_type is None:
             if data:
@@ -259,7 +284,7 @@ def serialize(
     elif data is None:
         body = b""
         length = 0
-    elif isinstance(data, (bytearray, memoryview)):
+    elif isinstance(data, (bytes, bytearray, memoryview)):
         body = bytes(data)
         length = len(body)
     elif isinstance(data, (dict, list)):

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import signal
 import socket
 import threading
+import time
 from logging import INFO
 from typing import Any, Optional, Sequence, Tuple
 
@@ -23,13 +25,14 @@ from ._limits import Limits
 from ._loop import Loop
 from ._message import HttpRequest
 from ._pool import WorkerPool
-from ._send import DONTWAIT, JOIN_LIMIT, WOULD_BLOCK, Writer, send_stream
+from ._send import DONTWAIT, JOIN_LIMIT, WOULD_BLOCK, StreamWriter, Writer, abort, send_stream
 from ._serializer import StreamBody
 from ._static import staticResource
 
 log = logging.getLogger("picohttp")
 
 _UNSET: Any = object()
+_NO_BODY = frozenset(("GET", "HEAD"))  # methods whose unframed extra bytes are no body
 
 
 def _default_max_connections() -> int:
@@ -203,6 +206,7 @@ class HttpServer:
         self._stop_requested = True
         if not self._started:
             self._socket.close()
+            self._loop._close_all()  # its selector and wake-up sockets are open already
             self._stopped.set()
             return
         self._loop.request_stop()
@@ -243,15 +247,29 @@ class HttpServer:
     def _serve_blocking(self) -> None:
         """Serve on this thread; Ctrl-C or SIGTERM stops quietly."""
         restore = self._install_signal_handlers()
+        wake_fd = previous_wake_fd = -1
+        if restore:
+            # The kernel may deliver SIGINT/SIGTERM to a worker thread; Python then
+            # runs the handler on this thread only once select() returns, which it
+            # need never do. The C-level handler's byte on the loop's wake-up socket
+            # makes it return. A duplicate fd, so no signal can write to a closed
+            # (perhaps reused) descriptor after the loop closes its own.
+            wake_fd = os.dup(self._loop._wake_writer.fileno())
+            previous_wake_fd = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
+        at_once = False
         try:
             self._loop.run()
         except KeyboardInterrupt:  # a second Ctrl-C: stop now
             log.info("interrupted again: closing at once")
+            at_once = True
             self._loop_failed()
         finally:
+            if wake_fd >= 0:
+                signal.set_wakeup_fd(previous_wake_fd)
+                os.close(wake_fd)
             for signum, previous in restore:
                 signal.signal(signum, previous)
-            self._finish()
+            self._finish(at_once)
 
     def _install_signal_handlers(self) -> list[Tuple[int, Any]]:
         if threading.current_thread() is not threading.main_thread():
@@ -282,10 +300,13 @@ class HttpServer:
         except Exception:
             log.debug("cleanup after a loop failure failed", exc_info=True)
 
-    def _finish(self) -> None:
+    def _finish(self, at_once: bool = False) -> None:
         self._stop_requested = True
         if self._pool is not None:
-            still = self._pool.shutdown(self.stopTimeout)
+            # Handlers get what is left of the stopTimeout the loop began counting
+            # down at stop(), not a second stopTimeout of their own.
+            left = 0.0 if at_once else self._loop._stop_deadline - time.monotonic()
+            still = self._pool.shutdown(max(0.0, left))
             if still:
                 log.warning("%d handler(s) still running after stop()", still)
         self._socket.close()
@@ -332,7 +353,7 @@ class HttpServer:
                 self._close(sock)
                 return
             if sent == len(data):
-                if not leftover:
+                if not leftover and (request._body is not None or request.method in _NO_BODY):
                     sock.close()
                     if self._threaded:
                         self._loop.released()
@@ -341,29 +362,50 @@ class HttpServer:
                     return
             else:
                 writer = Writer(data[sent:], b"")
-        elif isinstance(body, StreamBody):
+        elif isinstance(body, StreamBody) and self._threaded:
+            # A worker may block on the iterator and on the client; the loop may not
+            # (threads=False): there a StreamWriter pulls a piece each time the socket drains.
             try:
                 send_stream(sock, head, body, self.limits.write_timeout)
             except OSError as exc:
                 log.debug("%s: streamed response ended early (%s)", client[0], exc)
-            except Exception:  # the handler's generator raised: the body is cut short
-                log.exception("streamed response failed on %s %s", request.method, request.uri)
-            finally:
-                sock.setblocking(False)  # back to the loop's mode for a lingering close
-        else:
-            file_writer = Writer(head, body)
-            try:
-                done = file_writer.write(sock)
-            except OSError:
-                file_writer.close()
+            except Exception:
+                # The head is out: no 500 can follow.  A reset tells the client
+                # the response is incomplete (a clean close would look complete).
+                log.exception(
+                    "streamed response to %s %s failed midway", request.method, request.uri
+                )
+                abort(sock)
                 self._close(sock)
                 return
-            writer = None if done else file_writer
+            sock.setblocking(False)  # back to the loop's mode for a lingering close
+        else:
+            body_writer = (
+                StreamWriter(head, body) if isinstance(body, StreamBody) else Writer(head, body)
+            )
+            try:
+                done = body_writer.write(sock)
+            except OSError:
+                body_writer.close()
+                self._close(sock)
+                return
+            except Exception:
+                log.exception("sending the response to %s %s failed", request.method, request.uri)
+                body_writer.close()
+                abort(sock)
+                self._close(sock)
+                return
+            writer = None if done else body_writer
+        # Drain before closing when the client may still be sending: bytes beyond the
+        # request, or an unframed body (ignored, as the spec says) after a head that is
+        # not GET/HEAD.  Closing with unread input resets the connection and destroys
+        # the part of the response still queued in the kernel.
+        linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
         loop = self._loop
         if self._threaded:
-            loop.call_soon(loop.adopt, sock, client, writer, leftover > 0)
+            loop.call_soon(loop.adopt, sock, client, writer, linger)
         else:
-            loop.adopt(sock, client, writer, leftover > 0)
+            loop.adopt(sock, client, writer, linger)
 
     def _close(self, sock: Any) -> None:
         sock.close()
