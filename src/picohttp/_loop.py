@@ -39,6 +39,7 @@ from ._exchange import http_date_now, log_access
 from ._limits import Limits
 from ._message import HttpRequest
 from ._parser import RequestParser, parse_request
+from ._pool import STUCK_AFTER
 from ._send import DONTWAIT, WOULD_BLOCK, Writer, abort
 from ._serializer import error_head
 
@@ -137,6 +138,9 @@ class Loop:
         self._stopping = False
         self._stop_deadline = 0.0
         self.thread_id: Optional[int] = None
+        #: The worker pool's ``check``, run when ``check_pool_soon`` asked (threads=True).
+        self.pool_check: Optional[Callable[[float], bool]] = None
+        self._pool_check_at: Optional[float] = None
 
     # -- other threads ---------------------------------------------------------
 
@@ -155,6 +159,11 @@ class Loop:
         self._released.append(None)
         if not self._accepting:
             self.call_soon(_noop)  # at the cap, or stopping: the loop must count it now
+
+    def check_pool_soon(self) -> None:
+        """Every worker is busy: see in ``STUCK_AFTER`` seconds whether more are needed."""
+        if self._pool_check_at is None:
+            self._pool_check_at = time.monotonic() + STUCK_AFTER
 
     def request_stop(self) -> None:
         """Begin a graceful stop; safe from any thread and from signal handlers."""
@@ -179,6 +188,9 @@ class Loop:
             if self._stopping:
                 remaining = max(0.0, self._stop_deadline - time.monotonic())
                 timeout = remaining if timeout is None else min(timeout, remaining)
+            if self._pool_check_at is not None:
+                remaining = max(0.0, self._pool_check_at - time.monotonic())
+                timeout = remaining if timeout is None else min(timeout, remaining)
             events = select(timeout)
             now = time.monotonic()
             for key, _mask in events:
@@ -197,6 +209,9 @@ class Loop:
                 self._resume_accepting()
             if heap and heap[0][0] <= now:
                 self._expire(now)
+            check_at = self._pool_check_at
+            if check_at is not None and now >= check_at and self.pool_check is not None:
+                self._pool_check_at = now + STUCK_AFTER if self.pool_check(now) else None
             if self._stopping and (self.open <= 0 or now >= self._stop_deadline):
                 break
         self._close_all()

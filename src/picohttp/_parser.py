@@ -160,21 +160,24 @@ def parse_head(
         or (method not in known and not _is_token(method))
     ):
         return _parse_head_strictly(head, limits)
-    # The fields, built in C: each "Name: value" line split once; a line
-    # without ": " (no colon, "Name:value", obs-fold) makes dict.update raise.
+    # Fill the Headers dict itself (no copy); dict's own __setitem__ skips
+    # the case-folding override, which the names index below replaces.
     headers = Headers.__new__(Headers)
-    del lines[0]
-    try:
-        dict.update(headers, map(_SPLIT_FIELD, lines))
-    except ValueError:
-        return _parse_head_strictly(head, limits)
-    if headers.keys() - known.keys():  # a name never seen before: check it is a token
-        for name in headers:
-            if not _is_token(name):
+    put = dict.__setitem__
+    names: Dict[object, Any] = {}
+    for index in range(1, len(lines)):
+        name, colon, value = lines[index].partition(": ")
+        folded = known.get(name)
+        if folded is None:
+            if not colon or not _is_token(name):
                 return _parse_head_strictly(head, limits)
-    names: Dict[object, Any] = dict(zip(map(str.lower, headers), headers))
-    if len(names) != len(lines):  # a repeated field: joined on the precise path
-        return _parse_head_strictly(head, limits)
+            folded = name.lower()
+        elif not colon:
+            return _parse_head_strictly(head, limits)
+        if folded in names:  # a repeated field: joined on the precise path
+            return _parse_head_strictly(head, limits)
+        names[folded] = name
+        put(headers, name, value)
     headers._names = names
     if _FRAMING.isdisjoint(names):
         return method, target, version, headers, _NO_FRAMING

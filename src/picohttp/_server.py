@@ -170,6 +170,8 @@ class HttpServer:
             self.maxConnections,
             self.stopTimeout,
         )
+        if self._pool is not None:
+            self._loop.pool_check = self._pool.check
         self._started = False
         self._stop_requested = False
         self._stopped = threading.Event()
@@ -319,7 +321,8 @@ class HttpServer:
         self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
     ) -> None:
         assert self._pool is not None
-        self._pool.submit((sock, client, request, leftover))
+        if self._pool.submit((sock, client, request, leftover)):
+            self._loop.check_pool_soon()
 
     def _work(self, item: Tuple[Any, Tuple[str, int], HttpRequest, int]) -> None:
         self._respond(*item)

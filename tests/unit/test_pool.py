@@ -1,15 +1,29 @@
-"""``WorkerPool``: a burst of items gets a thread each, up to the cap (no sockets)."""
+"""``WorkerPool``: few threads for quick items, one per item for stuck ones (no sockets).
+
+The loop's timer is played by the test: when ``submit`` asks for a check, the
+loop calls ``check()`` ``STUCK_AFTER`` seconds later, and again while it
+returns True.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any, List
 
-from picohttp._pool import WorkerPool
+from picohttp._pool import EAGER, STUCK_AFTER, WorkerPool
 from support import wait_until
 
 
-def test_a_burst_gets_one_thread_per_item() -> None:
+def run_checks(pool: WorkerPool, until: threading.Event, timeout: float = 10.0) -> None:
+    """What the loop does: check() every STUCK_AFTER while it asks to, until ``until`` is set."""
+    deadline = time.monotonic() + timeout
+    while not until.is_set() and time.monotonic() < deadline:
+        time.sleep(STUCK_AFTER)  # the loop's timer, not a synchronisation guess
+        pool.check(time.monotonic())
+
+
+def test_a_burst_of_stuck_items_gets_one_thread_per_item() -> None:
     burst = 10
     barrier = threading.Barrier(burst + 1)
     done: List[Any] = []
@@ -19,12 +33,37 @@ def test_a_burst_gets_one_thread_per_item() -> None:
         done.append(item)
 
     pool = WorkerPool(work, max_threads=32)
-    for item in range(burst):
-        pool.submit(item)
+    asks = [pool.submit(item) for item in range(burst)]
+    assert asks[:EAGER] == [False] * EAGER  # the first threads start at once
+    assert all(asks[EAGER:])  # the rest wait for the check
+    all_running = threading.Event()
+    checker = threading.Thread(target=run_checks, args=(pool, all_running))
+    checker.start()
+    started = time.monotonic()
     barrier.wait(10)  # raises BrokenBarrierError if an item waits behind another
+    waited = time.monotonic() - started
+    all_running.set()
+    checker.join()
     assert pool.shutdown(10) == 0
     assert sorted(done) == list(range(burst))
     assert pool.size == burst
+    assert waited < 1.0  # a few STUCK_AFTER periods, not a handler's length
+
+
+def test_quick_items_keep_the_pool_small() -> None:
+    done = threading.Semaphore(0)
+
+    def work(item: Any) -> None:
+        done.release()
+
+    pool = WorkerPool(work, max_threads=32)
+    for item in range(2000):
+        if pool.submit(item):
+            pool.check(time.monotonic())  # as the loop would
+    for _ in range(2000):
+        assert done.acquire(timeout=10)
+    assert pool.size <= EAGER
+    assert pool.shutdown(10) == 0
 
 
 def test_idle_workers_are_reused_and_the_cap_holds() -> None:
@@ -47,7 +86,8 @@ def test_idle_workers_are_reused_and_the_cap_holds() -> None:
         assert wait_until(lambda: pool.idle == 1)  # back in get(), waiting
     assert pool.size == 1
     for item in range(50):
-        pool.submit(item)
+        if pool.submit(item):
+            pool.check(time.monotonic() + 1.0)  # however stuck they look, the cap holds
     for _ in range(50):
         assert done.acquire(timeout=10)
     assert pool.size <= 3
