@@ -8,7 +8,9 @@ file only when a handler asks for it.  No sockets here: the server feeds bytes.
 
 from __future__ import annotations
 
-from typing import IO, List, Optional, Union
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import IO, List, Optional, Union
 
 
 class BodySink:

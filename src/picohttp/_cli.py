@@ -17,10 +17,13 @@ import importlib
 import logging
 import os
 import sys
-from typing import Any, Callable, List, Optional, Sequence
 
 from ._server import HttpServer
 from ._static import staticResource
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, Callable, List, Optional, Sequence
 
 
 def load_handler(spec: str) -> Callable[..., Any]:

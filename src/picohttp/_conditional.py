@@ -19,14 +19,18 @@ from __future__ import annotations
 
 import os
 import re
-from typing import List, Mapping, Optional, Tuple, Union
 
 from ._httpdate import format_http_date, parse_http_date
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import List, Mapping, Optional, Tuple, Union
+
+    ByteRange = Tuple[int, int]  # first and last byte, inclusive, as Content-Range writes them
 
 #: ``select_range``'s answer when no requested byte exists (answer 416).
 UNSATISFIABLE = "unsatisfiable"
 
-ByteRange = Tuple[int, int]  # first and last byte, inclusive, as Content-Range writes them
 
 _ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
 _RANGE_SPEC = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*")

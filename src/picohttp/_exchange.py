@@ -10,17 +10,23 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable, Optional, Sequence, Tuple
 
 from ._errors import LocalProtocolError
 from ._httpdate import format_http_date
 from ._message import HttpRequest, HttpResponse
-from ._serializer import Body, FileBody, StreamBody, error_head, serialize
+from ._serializer import FileBody, StreamBody, error_head, serialize
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, Callable, Optional, Sequence, Tuple
+
+    from ._serializer import Body
+
+    Handler = Callable[..., Any]
 
 log = logging.getLogger("picohttp")
 access_log = logging.getLogger("picohttp.access")
 
-Handler = Callable[..., Any]
 
 _date_second = -1
 _date_text = ""

@@ -12,7 +12,12 @@ does ``json.dumps(request.headers)`` or ``dict(request.headers)``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Mapping, Tuple, Union
+import collections.abc
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, Iterable, Iterator, Mapping, Tuple, Union
+
 
 _MISSING: Any = object()
 
@@ -105,7 +110,7 @@ class Headers(dict):  # type: ignore[type-arg]  # dict[str, Any]; see module doc
         return self
 
     def __or__(self, other: Any) -> Headers:
-        if not isinstance(other, Mapping):
+        if not isinstance(other, collections.abc.Mapping):
             return NotImplemented
         merged = self.copy()
         merged.update(other)

@@ -8,15 +8,20 @@ nginx and waitress (8 KiB request line, 64 KiB of head, 100 fields).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 KIB = 1024
 MIB = 1024 * KIB
 
+_INTS = ("max_request_line", "max_header_bytes", "max_headers", "max_body", "spool_threshold")
+_SECONDS = ("head_timeout", "read_timeout", "write_timeout")
 
-@dataclass(frozen=True)
+
 class Limits:
-    """Bounds on one request; see the README's "Limits and hostile input"."""
+    """Bounds on one request; see the README's "Limits and hostile input".
+
+    Immutable; ``Limits(max_body=1024)`` changes one bound and keeps the other
+    defaults.  (A plain class, not a dataclass: ``dataclasses`` imports
+    ``inspect``, which alone costs more import time than all of picohttp.)
+    """
 
     #: ``maxRequestLine``: longest request line, CRLF excluded (else 414).
     max_request_line: int = 8 * KIB
@@ -35,15 +40,45 @@ class Limits:
     #: Bodies larger than this go to a temporary file as they arrive.
     spool_threshold: int = 1 * MIB
 
-    def __post_init__(self) -> None:
-        for name in ("max_request_line", "max_header_bytes", "max_headers", "max_body"):
-            value = getattr(self, name)
+    def __init__(
+        self,
+        max_request_line: int = max_request_line,
+        max_header_bytes: int = max_header_bytes,
+        max_headers: int = max_headers,
+        max_body: int = max_body,
+        head_timeout: float = head_timeout,
+        read_timeout: float = read_timeout,
+        write_timeout: float = write_timeout,
+        spool_threshold: int = spool_threshold,
+    ) -> None:
+        values = dict(locals())
+        del values["self"]
+        for name in _INTS:
+            value = values[name]
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"{KEYWORDS[name]} must be a positive int, not {value!r}")
-        for name in ("head_timeout", "read_timeout", "write_timeout"):
-            value = getattr(self, name)
+        for name in _SECONDS:
+            value = values[name]
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{KEYWORDS[name]} must be a positive number, not {value!r}")
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in KEYWORDS)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Limits is immutable: make a new one with {name}={value!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Limits) and self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in KEYWORDS)
+        return f"Limits({fields})"
 
 
 #: The public ``HttpServer`` keyword of each limit, for messages that tell a

@@ -16,8 +16,11 @@ import html
 import os
 import stat
 import time
-from typing import List, Tuple
 from urllib.parse import quote
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import List, Tuple
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em}"

@@ -32,7 +32,6 @@ import logging
 import selectors
 import socket
 import time
-from typing import Any, Callable, Deque, List, Optional, Tuple
 
 from ._errors import RemoteProtocolError
 from ._exchange import http_date_now, log_access
@@ -42,6 +41,10 @@ from ._parser import RequestParser, parse_request
 from ._pool import STUCK_AFTER
 from ._send import DONTWAIT, WOULD_BLOCK, Writer, abort
 from ._serializer import error_head
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, Callable, Deque, List, Optional, Tuple
 
 log = logging.getLogger("picohttp")
 

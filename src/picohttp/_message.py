@@ -8,13 +8,16 @@ it, so a server answering GETs never pays for a decode it does not use.
 from __future__ import annotations
 
 import codecs
-from typing import IO, Any, Dict, List, Optional, Tuple, Union
 
 from ._headers import Headers
 
-_UNSET: Any = object()
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import IO, Any, Dict, List, Optional, Tuple, Union
 
-Body = Union[bytes, IO[bytes], None]
+    Body = Union[bytes, IO[bytes], None]
+
+_UNSET: Any = object()
 
 
 def content_type_charset(content_type: Optional[str]) -> Optional[str]:

@@ -8,7 +8,10 @@ extensions this table lacks: on some Windows machines it maps ``.js`` to
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Dict, Optional
+
 
 WEB_TYPES: Dict[str, str] = {
     ".html": "text/html; charset=utf-8",

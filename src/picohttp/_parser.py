@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import operator
 import re
-from typing import Any, Dict, Optional, Tuple
 
 from ._body import BodySink
 from ._errors import RemoteProtocolError
@@ -28,6 +27,10 @@ from ._headers import Headers
 from ._limits import DEFAULT_LIMITS, KEYWORDS, Limits
 from ._message import _UNSET, HttpRequest
 from ._target import parse_target
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, Dict, Optional, Tuple
 
 # RFC 9110 5.6.2: tchar.  bytes.translate(None, ALLOWED) leaves only the bytes
 # that are not allowed, so "is every byte legal" is one C call.

@@ -18,26 +18,18 @@ wait in the queue in arrival order.  An idle server holds no threads.
 
 from __future__ import annotations
 
-import collections
 import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Deque, List
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, Callable, List
 
 log = logging.getLogger("picohttp")
 
 _STOP = object()
-
-
-class _Unclaimed:
-    """An item queued while every thread was busy (no idle token was taken for it)."""
-
-    __slots__ = ("item",)
-
-    def __init__(self, item: Any) -> None:
-        self.item = item
-
 
 #: Threads started on demand without waiting.
 EAGER = 2
@@ -52,14 +44,9 @@ class WorkerPool:
         self._work = work
         self._max = max_threads
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        # One token per worker that finished its item and waits for the next; the
-        # submitter pops one per item (deque append and pop are atomic).  Items
-        # queued at the cap add tokens no submit consumed; maxlen bounds them, and
-        # at the cap no thread could be started anyway.
-        self._idle: Deque[None] = collections.deque(maxlen=max_threads)
         self._threads: List[threading.Thread] = []
-        # When each thread began its current item (0.0: between items); each
-        # thread writes only its own slot, the loop thread reads them.
+        # When each thread began its current item, 0.0 while it is between items
+        # (idle); each thread writes only its own slot, the loop thread reads them.
         self._busy_since: List[float] = []
 
     @property
@@ -69,8 +56,8 @@ class WorkerPool:
 
     @property
     def idle(self) -> int:
-        """Threads that finished their last item and wait for the next."""
-        return len(self._idle)
+        """Threads between items: waiting for the next one, or about to."""
+        return self._busy_since.count(0.0)
 
     def submit(self, item: Any) -> bool:
         """Queue ``item`` (one caller only: the loop thread).
@@ -78,18 +65,17 @@ class WorkerPool:
         Returns True when every thread was busy and more may be needed: the
         caller should call ``check()`` ``STUCK_AFTER`` seconds from now.
         """
-        idle = self._idle
-        if idle:
-            idle.pop()  # claim an idle worker for this item
-            self._queue.put(item)
+        queue = self._queue
+        # An idle thread for every item already waiting, and one more for this one?
+        # (Counting only idle threads let a burst queue behind one busy thread.)
+        if queue.qsize() < self._busy_since.count(0.0):
+            queue.put(item)
             return False
         if len(self._threads) < EAGER and len(self._threads) < self._max:
-            self._start()  # its first item needs no token
-            self._queue.put(item)
+            self._start()
+            queue.put(item)
             return False
-        # Every thread is busy: the item waits for whichever frees first, and
-        # that thread's idle token must go with it (see _run).
-        self._queue.put(_Unclaimed(item))
+        queue.put(item)  # every thread is busy: it waits for whichever frees first
         return len(self._threads) < self._max
 
     def check(self, now: float) -> bool:
@@ -109,7 +95,7 @@ class WorkerPool:
 
     def _start(self) -> None:
         index = len(self._threads)
-        self._busy_since.append(0.0)
+        self._busy_since.append(time.monotonic())  # busy: it starts to take an item
         thread = threading.Thread(
             target=self._run, args=(index,), name=f"picohttp-worker-{index + 1}", daemon=True
         )
@@ -118,31 +104,23 @@ class WorkerPool:
 
     def _run(self, index: int) -> None:
         get = self._queue.get
-        became_idle = self._idle.append
-        idle_pop = self._idle.pop
         work = self._work
         busy_since = self._busy_since
         clock = time.monotonic
+        # Counted busy from _start() until here, so a submit does not start a second
+        # thread for the item this one is about to take; idle from now on until it
+        # has one (another thread may have taken the item that started this one).
+        busy_since[index] = 0.0
         while True:
             item = get()
             if item is _STOP:
                 return
-            if type(item) is _Unclaimed:
-                item = item.item
-                # This thread's token said "idle", but it took an item nobody claimed.
-                try:  # noqa: SIM105 - hot path: suppress() costs a context manager
-                    idle_pop()
-                except IndexError:
-                    pass  # a submit claimed it meanwhile; the loop's check covers that item
             busy_since[index] = clock()
             try:
                 work(item)
             except BaseException:  # a worker never dies of one request
                 log.exception("unexpected error in a picohttp worker")
             busy_since[index] = 0.0
-            # Idle only once its item is done: counting a thread idle while it waits
-            # in get() let a burst of requests queue behind one busy worker.
-            became_idle(None)
 
     def shutdown(self, timeout: float) -> int:
         """Let queued work finish, end the threads; return how many still ran at ``timeout``."""

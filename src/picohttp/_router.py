@@ -15,12 +15,15 @@ is 405 with ``Allow``; when nothing matches, 404.  No I/O here.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, TypeVar, Union
-
 from ._message import HttpRequest, HttpResponse
 from ._target import split_target
 
-F = TypeVar("F", bound=Callable[..., Any])
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, TypeVar, Union
+
+    F = TypeVar("F", bound=Callable[..., Any])
+
 
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 

@@ -13,9 +13,14 @@ from __future__ import annotations
 import os
 import socket
 import struct
-from typing import Any, List, Optional, Tuple, Type
 
-from ._serializer import STREAM_CHUNK, Body, FileBody, StreamBody
+from ._serializer import STREAM_CHUNK, FileBody, StreamBody
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, List, Optional, Tuple, Type
+
+    from ._serializer import Body
 
 #: Per-call non-blocking I/O: accepted sockets stay in blocking mode (no
 #: fcntl/ioctl per connection) and every send/recv says "don't wait".  Where

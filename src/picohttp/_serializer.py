@@ -34,10 +34,14 @@ from __future__ import annotations
 import io
 import os
 import re
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 from ._errors import LocalProtocolError
 from ._message import HttpResponse, content_type_charset
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
+
 
 # RFC 9110 reason phrases, built once (uvicorn builds its table at import too).
 REASONS: Dict[int, str] = {
@@ -131,9 +135,6 @@ class StreamBody:
             close()
 
 
-Body = Union[bytes, FileBody, StreamBody]
-
-
 def _piece_bytes(piece: Any) -> bytes:
     if isinstance(piece, str):
         return piece.encode("utf-8")
@@ -142,6 +143,10 @@ def _piece_bytes(piece: Any) -> bytes:
             f"a streamed response yielded {type(piece).__name__}, not str or bytes"
         )
     return bytes(piece)
+
+
+if TYPE_CHECKING:
+    Body = Union[bytes, FileBody, StreamBody]
 
 
 def _check_name(name: Any) -> str:

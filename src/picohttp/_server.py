@@ -18,9 +18,8 @@ import socket
 import threading
 import time
 from logging import INFO
-from typing import Any, Optional, Sequence, Tuple
 
-from ._exchange import Handler, access_log, log_access, run_handler
+from ._exchange import access_log, log_access, run_handler
 from ._limits import Limits
 from ._loop import Loop
 from ._message import HttpRequest
@@ -28,6 +27,12 @@ from ._pool import WorkerPool
 from ._send import DONTWAIT, JOIN_LIMIT, WOULD_BLOCK, StreamWriter, Writer, abort, send_stream
 from ._serializer import StreamBody
 from ._static import staticResource
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, Optional, Sequence, Tuple
+
+    from ._exchange import Handler
 
 log = logging.getLogger("picohttp")
 

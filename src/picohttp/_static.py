@@ -23,7 +23,6 @@ from __future__ import annotations
 import os
 import stat
 import time
-from typing import Any, List, Optional, Tuple
 
 from ._conditional import (
     UNSATISFIABLE,
@@ -37,6 +36,10 @@ from ._message import HttpRequest, HttpResponse
 from ._mime import guess_type
 from ._serializer import FileBody
 from ._target import split_target
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, List, Optional, Tuple
 
 _FORBIDDEN_SEGMENTS = frozenset(("..", "."))
 _WINDOWS = os.name == "nt"

@@ -8,7 +8,10 @@ U+FFFD, as Flask and Werkzeug do, so handlers only ever see printable text.
 
 from __future__ import annotations
 
-from typing import Dict, List, Tuple
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Dict, List, Tuple
+
 
 _HEXDIGITS = "0123456789abcdefABCDEF"
 # Every two-character escape -> its byte, built once at import (the hot path

@@ -19,18 +19,26 @@ called.  Nothing here opens a socket, starts a thread or sleeps.
 
 from __future__ import annotations
 
+import collections.abc
 import json as _json
-from typing import Any, Iterable, List, Mapping, Optional, Tuple, Union
 
 from ._errors import RemoteProtocolError
-from ._exchange import Handler, http_date_now, log_access, run_handler
+from ._exchange import http_date_now, log_access, run_handler
 from ._headers import Headers
 from ._limits import KEYWORDS, Limits
-from ._serializer import Body, FileBody, StreamBody, error_head
+from ._serializer import FileBody, StreamBody, error_head
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, Iterable, List, Mapping, Optional, Tuple, Union
+
+    from ._exchange import Handler
+    from ._serializer import Body
+
+    HeaderInput = Union[Mapping[str, Any], Iterable[Tuple[str, Any]], None]
 
 __all__ = ["Client", "TestResponse"]
 
-HeaderInput = Union[Mapping[str, Any], Iterable[Tuple[str, Any]], None]
 
 # A target may hold any visible ASCII; everything else is percent-encoded the
 # way requests and browsers do before sending (a raw space would be a 400).
@@ -176,7 +184,7 @@ class Client:
 
         fields: List[Tuple[str, str]] = []
         if headers is not None:
-            items = headers.items() if isinstance(headers, Mapping) else headers
+            items = headers.items() if isinstance(headers, collections.abc.Mapping) else headers
             fields = [(str(name), str(value)) for name, value in items]
         names = {name.lower() for name, _ in fields}
         body = _encode_body(data)

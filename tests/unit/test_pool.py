@@ -93,3 +93,20 @@ def test_idle_workers_are_reused_and_the_cap_holds() -> None:
     assert pool.size <= 3
     assert running[1] <= 3
     assert pool.shutdown(10) == 0
+
+
+def test_a_thread_started_for_an_item_another_took_counts_as_idle() -> None:
+    """A started thread is busy until it reaches get(); then idle, whoever took its item."""
+    done = threading.Semaphore(0)
+
+    def work(item: Any) -> None:
+        done.release()
+
+    pool = WorkerPool(work, max_threads=8)
+    for round_ in range(50):  # bursts of two: the second may start a thread the first frees
+        pool.submit(round_)
+        pool.submit(round_)
+        assert done.acquire(timeout=10) and done.acquire(timeout=10)
+    assert pool.size <= EAGER
+    assert wait_until(lambda: pool.idle == pool.size)  # nobody stuck "busy" forever
+    assert pool.shutdown(10) == 0
