@@ -98,10 +98,9 @@ def parse_content_length(value: str) -> int:
 
 _FRAMING = frozenset(("content-length", "transfer-encoding", "host", "expect"))
 _NO_FRAMING: Dict[str, str] = {}  # shared, never written to
+_HOST = frozenset(("host",))
+_HOST_ONLY: Dict[str, str] = {"host": "-"}  # shared marker: one Host (comma-free), nothing else
 
-# Bytes a request head may hold at all: HTAB, CR, LF, visible ASCII, space and
-# obs-text.  One translate() rules out NUL, other controls and DEL anywhere.
-_HEAD_CHARS = b"\t\r\n" + bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100))
 _SPLIT_FIELD = operator.methodcaller("split", ": ", 1)
 _TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # Tokens seen before (methods, field names) -> lowercase; names repeat across
@@ -129,6 +128,17 @@ def parse_head(
     Returns ``(method, target, protocol, headers, framing)`` where ``framing``
     maps the lowercased names of the fields that decide the body
     (content-length, transfer-encoding, host, expect) to their values.
+    """
+    request, framing = _make_request(head, limits, None)
+    if framing is _HOST_ONLY:
+        framing = {"host": request.headers["host"]}
+    return request.method, request.uri, request.protocol, request.headers, framing
+
+
+def _make_request(
+    head: bytes, limits: Limits, client: Optional[Tuple[str, int]]
+) -> Tuple[HttpRequest, Dict[str, str]]:
+    """An ``HttpRequest`` (without its body yet) and the framing fields of its head.
 
     This is the fast path for the common shape (CRLF line ends, origin-form
     target, HTTP/1.0 or 1.1): whole-buffer C calls rule out bad bytes, bare CR
@@ -138,7 +148,7 @@ def parse_head(
     text = head.decode("latin-1")
     lines = text.split("\r\n")
     if len(lines) < 2 or lines.pop():  # the last line must end in CRLF too
-        return _parse_head_strictly(head, limits)
+        return _make_request_strictly(head, limits, client)
     # One C call each rules out: controls (bare CR and LF included, since the
     # CRLFs are gone), DEL, tabs and Latin-1 oddities (isprintable);
     # whitespace around field values (": " is the only separator allowed here).
@@ -150,10 +160,10 @@ def parse_head(
         or ":  " in text
         or " \r\n" in text
     ):
-        return _parse_head_strictly(head, limits)
+        return _make_request_strictly(head, limits, client)
     parts = request_line.split(" ")
     if len(parts) != 3:
-        return _parse_head_strictly(head, limits)
+        return _make_request_strictly(head, limits, client)
     method, target, version = parts
     known = _known_tokens
     if (
@@ -162,32 +172,69 @@ def parse_head(
         or not target.isascii()
         or (method not in known and not _is_token(method))
     ):
-        return _parse_head_strictly(head, limits)
+        return _make_request_strictly(head, limits, client)
     # Fill the Headers dict itself (no copy); dict's own __setitem__ skips
     # the case-folding override, which the names index below replaces.
     headers = Headers.__new__(Headers)
     put = dict.__setitem__
     names: Dict[object, Any] = {}
-    for index in range(1, len(lines)):
-        name, colon, value = lines[index].partition(": ")
+    del lines[0]
+    for line in lines:
+        name, colon, value = line.partition(": ")
         folded = known.get(name)
         if folded is None:
             if not colon or not _is_token(name):
-                return _parse_head_strictly(head, limits)
+                return _make_request_strictly(head, limits, client)
             folded = name.lower()
         elif not colon:
-            return _parse_head_strictly(head, limits)
+            return _make_request_strictly(head, limits, client)
         if folded in names:  # a repeated field: joined on the precise path
-            return _parse_head_strictly(head, limits)
+            return _make_request_strictly(head, limits, client)
         names[folded] = name
         put(headers, name, value)
     headers._names = names
-    if _FRAMING.isdisjoint(names):
-        return method, target, version, headers, _NO_FRAMING
-    framing = {
-        name: dict.__getitem__(headers, names[name]) for name in _FRAMING.intersection(names)
-    }
-    return method, target, version, headers, framing
+    framing_names = _FRAMING.intersection(names)
+    framing: Dict[str, str]
+    if not framing_names:
+        framing = _NO_FRAMING
+    elif framing_names == _HOST and "," not in dict.__getitem__(headers, names["host"]):
+        framing = _HOST_ONLY  # the common HTTP/1.1 head: a Host, no body
+    else:
+        framing = {name: dict.__getitem__(headers, names[name]) for name in framing_names}
+    if "%" in target or "?" in target or "#" in target:
+        path, query = parse_target(target)
+    else:  # the common plain path: no decoding, no query
+        path, query = target[1:].split("/"), {}
+    request = HttpRequest.__new__(HttpRequest)
+    request.method = method
+    request.path = path
+    request.query = query
+    request.protocol = version
+    request.headers = headers
+    request.uri = target
+    request.client = client
+    request._body = None
+    request._data = _UNSET
+    return request, framing
+
+
+def _make_request_strictly(
+    head: bytes, limits: Limits, client: Optional[Tuple[str, int]]
+) -> Tuple[HttpRequest, Dict[str, str]]:
+    """``_make_request`` for heads its fast path declines (and for the precise errors)."""
+    method, target, version, headers, framing = _parse_head_strictly(head, limits)
+    path, query = parse_target(target)
+    request = HttpRequest.__new__(HttpRequest)
+    request.method = method
+    request.path = path
+    request.query = query
+    request.protocol = version
+    request.headers = headers
+    request.uri = target
+    request.client = client
+    request._body = None
+    request._data = _UNSET
+    return request, framing
 
 
 def _parse_head_strictly(
@@ -260,28 +307,6 @@ def _parse_head_strictly(
 _CHUNKED = -1
 
 
-def _make_request(
-    head: bytes, limits: Limits, client: Optional[Tuple[str, int]]
-) -> Tuple[HttpRequest, Dict[str, str]]:
-    """An ``HttpRequest`` (without its body yet) and the framing fields of its head."""
-    method, target, protocol, headers, framing = parse_head(head, limits)
-    if "%" in target or "?" in target or "#" in target or target[0] != "/":
-        path, query = parse_target(target)
-    else:  # the common plain path: no decoding, no query
-        path, query = target[1:].split("/"), {}
-    request = HttpRequest.__new__(HttpRequest)
-    request.method = method
-    request.path = path
-    request.query = query
-    request.protocol = protocol
-    request.headers = headers
-    request.uri = target
-    request.client = client
-    request._body = None
-    request._data = _UNSET
-    return request, framing
-
-
 def _body_length(framing: Dict[str, str], protocol: str, limits: Limits) -> int:
     """How the body is framed: its length (0: none), or ``_CHUNKED``; raises for bad framing."""
     host = framing.get("host")
@@ -328,12 +353,12 @@ def parse_request(
         or data.find(b"\n\n", 0, end) >= 0
     ):
         return None  # incomplete, over a limit, bare-LF ends or leading blank lines
-    body_start = end + 3
     request, framing = _make_request(data[: end + 1], limits, client)
-    if not framing and request.protocol == "HTTP/1.0":
-        return request, len(data) - body_start
+    available = len(data) - end - 3
+    if framing is _HOST_ONLY or (framing is _NO_FRAMING and request.protocol == "HTTP/1.0"):
+        return request, available
     length = _body_length(framing, request.protocol, limits)
-    available = len(data) - body_start
+    body_start = end + 3
     if length == 0:
         if "content-length" in framing:
             request._body = b""  # a framed, empty body: there is a body, and it is empty

@@ -239,6 +239,18 @@ def serialize(
     304 the returned body is ``b""`` and any file or stream is closed.
     """
     status = response.status
+    data = response.data
+    if type(data) is str and response._headers is None and method != "HEAD":
+        # The common answer (text, no handler headers, a plain status) in one format.
+        line = _PLAIN_STATUS_LINES.get(status) if response.protocol == "HTTP/1.0" else None
+        if line is not None and type(status) is int and data and not data[0].isspace():
+            try:
+                text_body = data.encode()
+            except UnicodeEncodeError:
+                text_body = data.encode("utf-8", "surrogateescape")
+            tail = _tail[1] if _tail[0] == date else _date_tail(date)
+            head = f"{line}{_HTML if data[0] == '<' else _TEXT}{len(text_body)}\r\n{tail}"
+            return head.encode("latin-1"), text_body, status, len(text_body)
     status_line = _status_line(response.protocol, status)
     content_type: Optional[str] = None
     has_date = False
@@ -262,7 +274,6 @@ def serialize(
                 lines.append(f"{name}: {_check_value(name, value)}\r\n")
         extra = "".join(lines)
 
-    data = response.data
     body: Body
     length: Optional[int]
     kind = type(data)
@@ -331,13 +342,21 @@ def serialize(
             body = b""
     text = status_line + extra + (_CLOSE if has_date else _date_tail(date))
     try:
-        head = text.encode("latin-1")
+        head_bytes = text.encode("latin-1")
     except UnicodeEncodeError:
-        head = text.encode("utf-8")  # non-Latin-1 header values: send their UTF-8 bytes
-    return head, body, status, length
+        head_bytes = text.encode("utf-8")  # non-Latin-1 header values: send their UTF-8 bytes
+    return head_bytes, body, status, length
 
 
 _CLOSE = "Connection: close\r\n\r\n"
+_TEXT = "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "
+_HTML = "Content-Type: text/html; charset=utf-8\r\nContent-Length: "
+# HTTP/1.0 status lines of every status that has a body, for the fast path.
+_PLAIN_STATUS_LINES = {
+    status: f"HTTP/1.0 {status} {reason}\r\n"
+    for status, reason in REASONS.items()
+    if status >= 200 and status not in (204, 304)
+}
 _tail: List[str] = ["", ""]  # [date, "Date: <date>\r\nConnection: close\r\n\r\n"]
 
 

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from picohttp._errors import RemoteProtocolError
 from picohttp._limits import Limits
-from picohttp._parser import _parse_head_strictly, parse_head
+from picohttp._parser import RequestParser, _parse_head_strictly, parse_head, parse_request
 
 LIMITS = Limits(max_headers=8, max_request_line=64)
 
@@ -49,7 +49,7 @@ pieces = st.one_of(
 )
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.lists(pieces, max_size=24))
 def test_fast_and_strict_paths_agree(parts: List[str]) -> None:
     head = "".join(parts).encode("latin-1")
@@ -82,7 +82,7 @@ request_lines = st.sampled_from(
 )
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(
     request_lines,
     endings,
@@ -94,3 +94,62 @@ def test_paths_agree_on_field_shapes(
     text = request_line + first_end + "".join(n + s + v + e for n, s, v, e in fields)
     head = text.encode("latin-1")
     assert outcome(parse_head, head) == outcome(_parse_head_strictly, head)
+
+
+def whole_parse(function: Any, data: bytes) -> Tuple[Any, ...]:
+    try:
+        result = function(data)
+    except RemoteProtocolError as error:
+        return ("error", error.status)
+    if result is None:
+        return ("none",)
+    request, leftover = result
+    return (
+        "ok",
+        request.method,
+        request.path,
+        request.query,
+        request.protocol,
+        list(request.headers.items()),
+        request.body,
+        leftover,
+    )
+
+
+def by_parser(data: bytes) -> Any:
+    parser = RequestParser(LIMITS)
+    request = parser.feed(data)
+    return None if request is None else (request, parser.leftover)
+
+
+bodies = st.sampled_from(["", "abc", "abcdef", "0\r\n\r\n", "3\r\nabc\r\n0\r\n\r\n"])
+framing_fields = st.sampled_from(
+    [
+        "",
+        "Host: h\r\n",
+        "Host: h\r\nContent-Length: 3\r\n",
+        "Content-Length: 3\r\n",
+        "Host: h\r\nTransfer-Encoding: chunked\r\n",
+        "Host: a,b\r\n",
+        "Host: h\r\nExpect: 100-continue\r\nContent-Length: 3\r\n",
+        "Content-Length: 0\r\n",
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    request_lines,
+    framing_fields,
+    st.lists(st.tuples(names, separators, values), max_size=4),
+    bodies,
+)
+def test_the_one_shot_parse_agrees_with_the_parser(
+    request_line: str, framing: str, fields: List[Tuple[str, str, str]], body: str
+) -> None:
+    """parse_request (the accept fast path) declines or gives exactly what RequestParser gives."""
+    text = request_line + "\r\n" + framing + "".join(n + s + v + "\r\n" for n, s, v in fields)
+    data = (text + "\r\n" + body).encode("latin-1")
+    fast = whole_parse(lambda d: parse_request(d, LIMITS), data)
+    if fast != ("none",):
+        assert fast == whole_parse(by_parser, data)
