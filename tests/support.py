@@ -262,3 +262,24 @@ def parse_http(raw: bytes, method: str = "GET") -> Tuple[int, str, List[Tuple[st
     body = response.read()
     headers = [(name.lower(), value) for name, value in response.getheaders()]
     return response.status, response.reason, headers, body
+
+
+_GUNICORN_OPTIONS: List[str] = []
+
+
+def gunicorn_options() -> List[str]:
+    """Options for a gunicorn started by a test: no shared control socket where it has one.
+
+    gunicorn 24+ opens ``~/.gunicorn/gunicorn.ctl`` by default, one path for every
+    gunicorn on the machine, while tests may run side by side; older ones (the
+    last for Python 3.9 is 23) have no such socket and no option to turn it off.
+    """
+    if not _GUNICORN_OPTIONS:
+        usage = subprocess.run(
+            [sys.executable, "-m", "gunicorn", "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        _GUNICORN_OPTIONS.append("--no-control-socket" if "--no-control-socket" in usage else "")
+    return [option for option in _GUNICORN_OPTIONS if option]

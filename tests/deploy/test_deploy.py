@@ -38,6 +38,7 @@ from support import (
     ROOT,
     child_server,
     free_port,
+    gunicorn_options,
     parse_http,
     python_env,
     read_all,
@@ -228,7 +229,7 @@ def test_gunicorn_behind_nginx_runs_the_same_handler(tmp_path: Path) -> None:
         (DEPLOY / "nginx.conf").read_text(),
         {"listen 80;": f"listen 127.0.0.1:{front};", "127.0.0.1:8080": f"127.0.0.1:{backend}"},
     )
-    argv = ["bash", "-c", f"exec {command} --no-control-socket"]
+    argv = ["bash", "-c", " ".join(["exec", command, *gunicorn_options()])]
     with child_server(argv, backend, app_dir), nginx(site, tmp_path / "nginx", front):
         for _ in range(4):
             assert get(front, FORGED)[::2] == (200, b"Hello 127.0.0.2, over http\n")

@@ -43,6 +43,7 @@ from support import (
     example_handler,
     exchange,
     free_port,
+    gunicorn_options,
     parse_http,
     python_env,
     read_all,
@@ -79,7 +80,7 @@ def wsgi_env() -> Dict[str, str]:
 
 def gunicorn(app: str, port: int, workers: int, access_log: Optional[Path] = None) -> List[str]:
     argv = [PYTHON, "-m", "gunicorn", "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
-    argv += ["--no-control-socket"]  # one per machine by default: tests may run side by side
+    argv += gunicorn_options()
     if access_log is not None:
         argv += ["--access-logfile", str(access_log), "--access-logformat", "%(p)s %(m)s %(s)s"]
     return [*argv, app]
