@@ -523,7 +523,7 @@ def test_a_handler_can_be_named_as_module_function(tmp_path: Path, monkeypatch: 
     monkeypatch.syspath_prepend(str(tmp_path))
     app = picohttp.wsgi.application("wsgi_named_app:handler", "hi")
     assert call(app, environ_for("GET", "/")).body == b"hi"
-    assert "wsgi_named_app.handler" in repr(app) or "handler" in repr(app)
+    assert repr(app) == "<picohttp.wsgi.application handler>"
     with pytest.raises(ValueError, match="module:function"):
         picohttp.wsgi.application("wsgi_named_app")
     with pytest.raises(TypeError, match="callable"):
