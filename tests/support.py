@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import socket
 import subprocess
@@ -10,7 +11,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import picohttp
 
@@ -166,3 +167,119 @@ def free_port() -> int:
 
 
 PYTHON = sys.executable
+
+
+class _ServeCalledError(Exception):
+    """Raised where an example would start serving (see ``example_handler``)."""
+
+
+def example_handler(name: str) -> Tuple[Callable[..., Any], Tuple[Any, ...]]:
+    """The handler and args ``examples/<name>`` gives ``HttpServer``, without serving.
+
+    The example file runs unchanged, with ``picohttp.HttpServer`` standing in
+    for a function that records what it was given and stops the script there
+    (where the real server would block).  Each call runs the script afresh, so
+    the REST example gets a fresh ``dataDict`` (loaded from ``test.json`` in
+    the current directory, if there is one, as the example does).
+    """
+    import runpy
+
+    def record(
+        port: int = 80,
+        handler: Callable[..., Any] = picohttp.staticResource,
+        args: Sequence[Any] = (),
+        *more: Any,
+        **keywords: Any,
+    ) -> None:
+        raise _ServeCalledError(handler, tuple(args))
+
+    real = picohttp.HttpServer
+    picohttp.HttpServer = record  # type: ignore[assignment,misc]
+    try:
+        runpy.run_path(str(EXAMPLES / name), run_name=name.rsplit(".", 1)[0])
+    except _ServeCalledError as served:
+        return served.args[0], served.args[1]
+    finally:
+        picohttp.HttpServer = real  # type: ignore[misc]
+    raise AssertionError(f"examples/{name} never made an HttpServer")
+
+
+@contextlib.contextmanager
+def child_server(
+    argv: Sequence[str],
+    port: int,
+    cwd: Path,
+    env: Optional[Dict[str, str]] = None,
+    timeout: float = 30.0,
+) -> Iterator[subprocess.Popen]:  # type: ignore[type-arg]
+    """Run a server process until it accepts on ``port``; SIGTERM it (then kill) at the end.
+
+    Its stdout and stderr go to files in ``cwd`` (``server.out``, ``server.err``),
+    shown in the error if it never starts.
+    """
+    out = open(cwd / "server.out", "wb")  # noqa: SIM115 - closed below
+    err = open(cwd / "server.err", "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(list(argv), cwd=cwd, env=env or python_env(), stdout=out, stderr=err)
+    try:
+        try:
+            wait_for_port(port, timeout=timeout, process=process)
+        except (RuntimeError, TimeoutError) as exc:
+            process.kill()
+            process.wait(10)
+            log = (cwd / "server.err").read_text(errors="replace")[-3000:]
+            raise AssertionError(f"{argv} did not serve on {port}: {exc}\n{log}") from None
+        yield process
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        out.close()
+        err.close()
+
+
+class _RawSocket:
+    def __init__(self, data: bytes) -> None:
+        self._file = io.BytesIO(data)
+
+    def makefile(self, *args: Any, **kwargs: Any) -> io.BytesIO:
+        return self._file
+
+
+def parse_http(raw: bytes, method: str = "GET") -> Tuple[int, str, List[Tuple[str, str]], bytes]:
+    """``(status, reason, [(lowercase name, value), ...], body)`` of a raw response.
+
+    Parsed by ``http.client`` (chunked bodies decoded, none for HEAD/204/304),
+    so every server's answer is read the way a Python client reads it.
+    """
+    import http.client
+
+    response = http.client.HTTPResponse(_RawSocket(raw), method=method)  # type: ignore[arg-type]
+    response.begin()
+    body = response.read()
+    headers = [(name.lower(), value) for name, value in response.getheaders()]
+    return response.status, response.reason, headers, body
+
+
+_GUNICORN_OPTIONS: List[str] = []
+
+
+def gunicorn_options() -> List[str]:
+    """Options for a gunicorn started by a test: no shared control socket where it has one.
+
+    gunicorn 24+ opens ``~/.gunicorn/gunicorn.ctl`` by default, one path for every
+    gunicorn on the machine, while tests may run side by side; older ones (the
+    last for Python 3.9 is 23) have no such socket and no option to turn it off.
+    """
+    if not _GUNICORN_OPTIONS:
+        usage = subprocess.run(
+            [sys.executable, "-m", "gunicorn", "--help"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout
+        _GUNICORN_OPTIONS.append("--no-control-socket" if "--no-control-socket" in usage else "")
+    return [option for option in _GUNICORN_OPTIONS if option]

@@ -28,6 +28,8 @@ on the line before a block's opening fence says how the block is tested:
                               the listing gives a literal, a name or "N KiB"/"N MiB";
                               names picohttp does not export (the user's handler) are
                               not checked
+    <!-- test: file PATH -->  the block is the file PATH of this repository, verbatim
+                              (a deploy/ recipe that other tests run)
     <!-- test: skip REASON -->
                               not run; the reason is required and shows in the report
 
@@ -58,6 +60,7 @@ import pytest
 
 import picohttp
 import picohttp.testing
+import picohttp.wsgi
 from support import ROOT, free_port, python_env, wait_for_port
 
 README = ROOT / "README.md"
@@ -65,7 +68,7 @@ MARKER = re.compile(r"^<!--\s*test:\s*(?P<kind>[\w-]+)(?:\s+(?P<rest>.*?))?\s*--
 FENCE = re.compile(r"^(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")
 PYTHON = {"python", "py", "python3"}
 SHELL = {"sh", "bash", "shell", "console"}
-KINDS = {"run", "pytest", "serve", "console", "signatures", "skip"}
+KINDS = {"run", "pytest", "serve", "console", "signatures", "file", "skip"}
 TIMEOUT = 60
 
 
@@ -364,6 +367,8 @@ def run_block(block: Block, scratch: Path, ports: Dict[str, str]) -> None:
         run_console(block, scratch, ports)
     elif block.kind == "signatures":
         check_signatures(block)
+    elif block.kind == "file":
+        check_file(block)
     else:
         raise AssertionError(f"{where(block)}: a {block.kind!r} block cannot run here")
 
@@ -395,6 +400,15 @@ def test_readme_block(scenario: Scenario, scratch: Path) -> None:
             run_block(block, scratch, ports)
     finally:
         server.stop()
+
+
+def check_file(block: Block) -> None:
+    path = block.rest.strip()
+    assert path, f"{where(block)}: 'file' needs the path of the file the block shows"
+    assert (ROOT / path).is_file(), f"{where(block)}: no file {path}"
+    assert block.text == (ROOT / path).read_text(encoding="utf-8"), (
+        f"{where(block)} differs from {path}: copy the file into the README again"
+    )
 
 
 # -- signatures -------------------------------------------------------------------

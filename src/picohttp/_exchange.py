@@ -56,7 +56,7 @@ def run_handler(
     except Exception:
         log.exception("handler %s raised on %s %s", _name(handler), request.method, request.uri)
         _discard(response.data)
-        return _internal_error("the request handler failed")
+        return _internal_error("the request handler failed", request.method)
     try:
         result = serialize(response, request.method, http_date_now())
         if isinstance(result[1], StreamBody):
@@ -78,11 +78,13 @@ def run_handler(
             exc_info=trace,
         )
         _discard(getattr(response, "data", None))
-        return _internal_error("the handler's response could not be sent")
+        return _internal_error("the handler's response could not be sent", request.method)
 
 
-def _internal_error(reason: str) -> Tuple[bytes, Body, int, Optional[int]]:
+def _internal_error(reason: str, method: str) -> Tuple[bytes, Body, int, Optional[int]]:
     message = error_head(500, reason, http_date_now())
+    if method == "HEAD":  # the head of the would-be answer, never content (RFC 9110 9.3.2)
+        message = message[: message.index(b"\r\n\r\n") + 4]
     return message, b"", 500, None
 
 

@@ -48,12 +48,14 @@ class HttpRequest:
     ``surrogateescape``) when a valid ``Content-Length`` > 0 came with it, else ``None``.
 
     Beyond the spec: ``body`` (the raw bytes, or ``None``), ``uri`` (the request
-    target as sent) and ``client`` (the peer's ``(host, port)``).
+    target as sent), ``client`` (the peer's ``(host, port)``) and ``scheme``
+    (``"http"``, or what a trusted proxy or the WSGI server reports).
     """
 
     __slots__ = (
         "_body",
         "_data",
+        "_scheme",
         "client",
         "headers",
         "method",
@@ -75,6 +77,7 @@ class HttpRequest:
         uri: Optional[str] = None,
         body: Body = None,
         client: Optional[Tuple[str, int]] = None,
+        scheme: str = "http",
     ) -> None:
         self.method = method
         self.path = [""] if path is None else path
@@ -85,6 +88,19 @@ class HttpRequest:
         self.client = client
         self._body = body
         self._data = _UNSET if data is None else data
+        self._scheme = scheme
+
+    @property
+    def scheme(self) -> str:
+        """``"http"`` or ``"https"``: how the client reached the server (or its proxy)."""
+        try:
+            return self._scheme
+        except AttributeError:  # the parser's fast path never sets it: plain HTTP
+            return "http"
+
+    @scheme.setter
+    def scheme(self, value: str) -> None:
+        self._scheme = value
 
     @property
     def body(self) -> Optional[bytes]:

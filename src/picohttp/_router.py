@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
     F = TypeVar("F", bound=Callable[..., Any])
 
 
+_UNSET_SLOT: Any = object()
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
@@ -363,7 +364,9 @@ def _with_path(request: HttpRequest, path: List[str]) -> HttpRequest:
     """A shallow copy of ``request`` (the body is shared) with another ``path``."""
     sub = HttpRequest.__new__(HttpRequest)
     for slot in HttpRequest.__slots__:
-        setattr(sub, slot, getattr(request, slot))
+        value = getattr(request, slot, _UNSET_SLOT)
+        if value is not _UNSET_SLOT:  # _scheme is set only when not plain "http"
+            setattr(sub, slot, value)
     sub.path = path
     return sub
 

@@ -20,6 +20,7 @@ import time
 from logging import INFO
 
 from ._exchange import access_log, log_access, run_handler
+from ._forwarded import apply_forwarded, proxy_hops
 from ._limits import Limits
 from ._loop import Loop
 from ._message import HttpRequest
@@ -30,7 +31,7 @@ from ._static import staticResource
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Optional, Sequence, Tuple
+    from typing import Any, Optional, Sequence, Tuple, Union
 
     from ._exchange import Handler
 
@@ -112,7 +113,10 @@ class HttpServer:
     ``stopTimeout`` (seconds ``stop()`` lets in-flight requests finish, 5.0),
     and the request limits ``maxRequestLine``, ``maxHeaderBytes``,
     ``maxHeaders``, ``maxBody``, ``headTimeout``, ``readTimeout``,
-    ``writeTimeout`` (see the README's "Limits and hostile input").
+    ``writeTimeout`` (see the README's "Limits and hostile input"), and
+    ``trustProxy`` (behind a reverse proxy: ``True``, or the number of proxies
+    in front, makes ``request.client`` and ``request.scheme`` those reported
+    in ``X-Forwarded-For`` / ``X-Forwarded-Proto``; never by default).
 
     The socket is bound here, so a busy port or a privileged one raises
     ``OSError`` at once; ``port=0`` picks a free port and ``server.port``
@@ -139,6 +143,7 @@ class HttpServer:
         headTimeout: float = Limits.head_timeout,
         readTimeout: float = Limits.read_timeout,
         writeTimeout: float = Limits.write_timeout,
+        trustProxy: Union[bool, int] = False,
     ) -> None:
         if not callable(handler):
             raise TypeError(f"handler must be callable, not {handler!r}")
@@ -165,6 +170,8 @@ class HttpServer:
         self.maxConnections = maxConnections or _default_max_connections()
         self.stopTimeout = float(stopTimeout)
         self.host = host
+        self.trustProxy = trustProxy
+        self._trust_hops = proxy_hops(trustProxy)  # fixed at construction, like _threaded
         self._socket = bind_socket(host, port)
         self.port: int = self._socket.getsockname()[1]
         self._pool: Optional[WorkerPool] = WorkerPool(self._work, maxThreads) if threads else None
@@ -342,6 +349,8 @@ class HttpServer:
         the rest of the response, then a lingering close when the client may
         still be sending (``leftover``: bytes it sent after the request).
         """
+        if self._trust_hops:  # behind a reverse proxy: its view of the client
+            client = apply_forwarded(request, self._trust_hops)
         try:
             head, body, status, length = run_handler(self.handler, self.args, request)
         finally:

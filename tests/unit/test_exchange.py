@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Callable
 
 import pytest
@@ -44,6 +45,24 @@ def test_any_failure_becomes_a_logged_500(name: str, caplog: pytest.LogCaptureFi
     records = [r for r in caplog.records if r.name == "picohttp" and r.levelno == logging.ERROR]
     assert len(records) == 1
     assert "/x" in records[0].getMessage()
+
+
+@pytest.mark.parametrize("name", ["raises", "crlf-in-header"])
+def test_a_failed_head_request_gets_the_500_head_without_content(
+    name: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.CRITICAL, logger="picohttp"):
+        head, body, status, _ = run_handler(BROKEN[name], (), HttpRequest("HEAD", ["x"]))
+        get_head, _, _, _ = run_handler(BROKEN[name], (), HttpRequest("GET", ["x"]))
+    assert status == 500
+    assert body == b""
+    assert head.endswith(b"\r\n\r\n")  # nothing after the head
+    # The same fields as the GET answer, Content-Length included (the Date may have ticked).
+    fields, _, content = get_head.partition(b"\r\n\r\n")
+    assert content and b"Content-Length: %d\r\n" % len(content) in head
+    assert re.sub(rb"Date: [^\r]*", b"", head) == re.sub(
+        rb"Date: [^\r]*", b"", fields + b"\r\n\r\n"
+    )
 
 
 def test_args_are_appended_to_the_call() -> None:

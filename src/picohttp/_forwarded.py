@@ -1,0 +1,92 @@
+"""Behind a reverse proxy: ``X-Forwarded-For`` / ``X-Forwarded-Proto``, when trusted.
+
+Pure header work, no I/O.  Used only when the server (or the WSGI adapter) was
+made with ``trustProxy``; otherwise these fields are ordinary headers and
+``request.client`` is the socket's peer.
+
+Each proxy *appends* the address it received the request from to
+``X-Forwarded-For`` (nginx: ``$proxy_add_x_forwarded_for``), so only the
+entries added by proxies we trust are facts; everything to their left came
+from the client and may be forged.  With ``hops`` trusted proxies in front,
+the client is therefore the ``hops``-th entry from the right (werkzeug's
+ProxyFix and uvicorn count the same way).  The same rule picks the scheme
+from ``X-Forwarded-Proto``.  A field with fewer entries than ``hops``, or an
+entry that is not an IP address, changes nothing: the request did not come
+through every trusted proxy, so no entry can be trusted.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, Mapping, Optional, Tuple
+
+    from ._message import HttpRequest
+
+
+def proxy_hops(trust: Any) -> int:
+    """The ``trustProxy`` keyword as a count of trusted proxies: False 0, True 1, or N."""
+    if trust is True or trust is False:
+        return int(trust)
+    if not isinstance(trust, int) or trust < 0:
+        raise ValueError(f"trustProxy must be True, False or a number of proxies, not {trust!r}")
+    return trust
+
+
+def _entry(field: Optional[str], hops: int) -> Optional[str]:
+    """The ``hops``-th comma-separated entry from the right, or None."""
+    if not field:
+        return None
+    entries = field.split(",")
+    if len(entries) < hops:
+        return None
+    return entries[-hops].strip()
+
+
+def parse_address(text: str) -> Optional[str]:
+    """An IP address from one ``X-Forwarded-For`` entry, normalised; None if it is none.
+
+    Accepts ``1.2.3.4``, ``2001:db8::1``, and the forms with a port some load
+    balancers send (``1.2.3.4:5678``, ``[2001:db8::1]:5678``).  An IPv4-mapped
+    IPv6 address shows as IPv4, as the server shows its peers.
+    """
+    import ipaddress  # only servers that trust a proxy pay for this import
+
+    if text.startswith("["):
+        text = text[1 : text.find("]")] if "]" in text else ""
+    elif text.count(":") == 1:
+        text = text.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return str(address.ipv4_mapped)
+    return str(address)
+
+
+def forwarded(headers: Mapping[str, str], hops: int) -> Tuple[Optional[str], Optional[str]]:
+    """``(client address, scheme)`` the trusted proxies report; None where they say nothing."""
+    address = _entry(headers.get("X-Forwarded-For"), hops)
+    if address is not None:
+        address = parse_address(address)
+    scheme = _entry(headers.get("X-Forwarded-Proto"), hops)
+    if scheme is not None:
+        scheme = scheme.lower()
+        if scheme != "http" and scheme != "https":
+            scheme = None
+    return address, scheme
+
+
+def apply_forwarded(request: HttpRequest, hops: int) -> Tuple[str, int]:
+    """Set ``request.client`` and ``request.scheme`` from the proxies' fields; the client.
+
+    The forwarded client's port is unknown (the header carries none): 0, as
+    uvicorn reports it.
+    """
+    address, scheme = forwarded(request.headers, hops)
+    if address is not None:
+        request.client = (address, 0)
+    if scheme is not None:
+        request.scheme = scheme
+    return request.client  # type: ignore[return-value]  # the server always sets a client
