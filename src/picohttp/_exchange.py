@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from ._errors import LocalProtocolError
+from ._errors import LocalProtocolError, RemoteProtocolError
 from ._httpdate import format_http_date
 from ._message import HttpRequest, HttpResponse
 from ._serializer import FileBody, StreamBody, error_head, serialize
@@ -48,14 +48,21 @@ def run_handler(
     """Call ``handler(request, response, *args)`` and serialize what it left.
 
     Returns ``(head, body, status, content_length)``.  A handler exception or
-    an unsendable response is logged once and becomes a plain 500.
+    an unsendable response is logged once and becomes a plain 500, except a
+    ``RemoteProtocolError`` (such as ``request.form`` raises for a malformed
+    form): the client gets its status and reason, as for a bad request head.
     """
     response = HttpResponse()
     try:
         handler(request, response, *args)
-    except Exception:
-        log.exception("handler %s raised on %s %s", _name(handler), request.method, request.uri)
+    except Exception as exc:
         _discard(response.data)
+        if isinstance(exc, RemoteProtocolError) and 400 <= exc.status <= 599:
+            # The client's fault, found while the handler read the request (a
+            # malformed form in request.form), or a 4xx the handler raised on purpose.
+            log.debug("%s %s: %d %s", request.method, request.uri, exc.status, exc.reason)
+            return error_head(exc.status, exc.reason, http_date_now()), b"", exc.status, None
+        log.exception("handler %s raised on %s %s", _name(handler), request.method, request.uri)
         return _internal_error("the request handler failed")
     try:
         result = serialize(response, request.method, http_date_now())
