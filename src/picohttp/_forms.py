@@ -254,20 +254,23 @@ def _percent_bytes(text: str) -> bytes:
 
 
 def parse_form(
-    content_type: Optional[str], body: Union[bytes, IO[bytes], None]
-) -> Tuple[FormDict, FormDict]:
+    content_type: Optional[str], body: Union[bytes, IO[bytes], None], fields: bool = True
+) -> Tuple[Optional[FormDict], FormDict]:
     """``(form, files)`` of a request body with this Content-Type.
 
     ``body`` is ``bytes`` (held in memory) or a binary file (the spooled body,
     read from its start in ``READ_SIZE`` pieces).  Other content types, and
-    requests without a body, give two empty dicts.  Raises
-    ``RemoteProtocolError`` (400 or 413) for a form that cannot be read.
+    requests without a body, give two empty dicts.  ``fields=False`` (only
+    the files are wanted) leaves an urlencoded body unread and ``form`` ``None``.
+    Raises ``RemoteProtocolError`` (400 or 413) for a form that cannot be read.
     """
     form, files = FormDict(), FormDict()
     if body is None or not content_type:
         return form, files
     media, params = parse_options(content_type)
     if media == "application/x-www-form-urlencoded":
+        if not fields:
+            return None, files  # it has no files; its fields wait until asked for
         if not isinstance(body, bytes):
             body.seek(0)
             body = body.read()

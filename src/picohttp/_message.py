@@ -134,8 +134,11 @@ class HttpRequest:
         ``RemoteProtocolError`` (400, or 413 over a limit), which the server
         answers with that status unless the handler catches it.
         """
-        form = getattr(self, "_form", None)  # slots unset by the parser's fast path
-        return self._parse_form()[0] if form is None else form
+        form: Optional[FormDict] = getattr(self, "_form", None)  # unset by the parser
+        if form is None:
+            form = self._parse_form(fields=True)[0]
+            assert form is not None
+        return form
 
     @property
     def files(self) -> FormDict:
@@ -146,15 +149,16 @@ class HttpRequest:
         sent under a name.  Closed once the handler returns.
         """
         files = getattr(self, "_files", None)
-        return self._parse_form()[1] if files is None else files
+        return self._parse_form(fields=False)[1] if files is None else files
 
-    def _parse_form(self) -> Tuple[FormDict, FormDict]:
+    def _parse_form(self, fields: bool) -> Tuple[Optional[FormDict], FormDict]:
         from ._forms import parse_form  # only servers that read forms import it
 
         body = self._body
         source = body if body is not None and not isinstance(body, bytes) else self.body
-        form, files = parse_form(self.headers.get("Content-Type"), source)
-        self._form = form
+        form, files = parse_form(self.headers.get("Content-Type"), source, fields)
+        if form is not None:  # None: only the files were asked for, of an urlencoded body
+            self._form = form
         self._files = files
         return form, files
 

@@ -124,6 +124,17 @@ def test_urlencoded_charset_parameter_and_case_are_accepted():
     assert form == {"k": "€"}
 
 
+def test_files_alone_leave_an_urlencoded_body_unread():
+    form, files = parse_form("application/x-www-form-urlencoded", b"&".join([b"a"] * 2000), False)
+    assert form is None and files == {}  # 2,000 fields: reading them would be a 413
+    request = parse_request(
+        b"POST / HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+        b"Content-Length: 7\r\n\r\nx=1&y=2"
+    )
+    assert request.files == {} and getattr(request, "_form", None) is None
+    assert request.form == {"x": "1", "y": "2"}
+
+
 def test_urlencoded_from_a_spooled_file():
     spool = io.BytesIO(b"x=1&y=2")
     spool.read()  # the server hands over a file at any position: parsing starts at 0
