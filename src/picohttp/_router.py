@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
     F = TypeVar("F", bound=Callable[..., Any])
 
 
+_UNSET_SLOT: Any = object()
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
@@ -321,7 +322,10 @@ class Router:
             _redirect_to_slash(request, response)
         else:
             sub = _with_path(request, segments[depth:])
-            mount.handler(sub, response, *mount.args, **mount.kwargs)
+            try:
+                mount.handler(sub, response, *mount.args, **mount.kwargs)
+            finally:
+                _keep_forms(request, sub)
 
     def _find_mount(self, segments: List[str]) -> Tuple[Optional[_Mount], int]:
         """The deepest mount on the literal path of ``segments``, and its depth."""
@@ -363,9 +367,19 @@ def _with_path(request: HttpRequest, path: List[str]) -> HttpRequest:
     """A shallow copy of ``request`` (the body is shared) with another ``path``."""
     sub = HttpRequest.__new__(HttpRequest)
     for slot in HttpRequest.__slots__:
-        setattr(sub, slot, getattr(request, slot))
+        value = getattr(request, slot, _UNSET_SLOT)
+        if value is not _UNSET_SLOT:  # _form and _files are set only once a form is read
+            setattr(sub, slot, value)
     sub.path = path
     return sub
+
+
+def _keep_forms(request: HttpRequest, sub: HttpRequest) -> None:
+    """Forms a mounted handler read belong to ``request``: the server closes their files."""
+    for slot in ("_form", "_files"):
+        value = getattr(sub, slot, None)
+        if value is not None:
+            setattr(request, slot, value)
 
 
 def _redirect_to_slash(request: HttpRequest, response: HttpResponse) -> None:

@@ -586,3 +586,21 @@ def test_remote_protocol_error_with_an_odd_status_is_a_500(caplog):
         raise picohttp.RemoteProtocolError(200, "not an error status")
 
     assert Client(handler).get("/").status == 500
+
+
+def test_uploads_read_by_a_mounted_handler_are_closed_after_the_request():
+    kept: List[Any] = []
+
+    def upload(request: Any, response: Any) -> None:
+        kept.extend(request.files.getlist("f"))
+        response.data = {"path": request.path, "form": request.form, "size": kept[-1].size}
+
+    inner = picohttp.Router()
+    inner.mount("/files", upload)
+    outer = picohttp.Router()
+    outer.mount("/api", inner)
+    content = bytes(range(256)) * 8192  # 2 MiB: spooled, so the parts are temporary files
+    body = multipart(part("a", b"1"), part("f", content, "f.bin"), part("f", b"x", "g.bin"))
+    response = Client(outer).post("/api/files/x", headers={"Content-Type": CT}, data=body)
+    assert response.json() == {"path": ["x"], "form": {"a": "1"}, "size": 1}
+    assert len(kept) == 2 and all(upload.file.closed for upload in kept)
