@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 
-from ._errors import LocalProtocolError
+from ._errors import LocalProtocolError, RemoteProtocolError
 from ._httpdate import format_http_date
 from ._message import HttpRequest, HttpResponse
 from ._serializer import FileBody, StreamBody, error_head, serialize
@@ -48,15 +48,22 @@ def run_handler(
     """Call ``handler(request, response, *args)`` and serialize what it left.
 
     Returns ``(head, body, status, content_length)``.  A handler exception or
-    an unsendable response is logged once and becomes a plain 500.
+    an unsendable response is logged once and becomes a plain 500, except a
+    ``RemoteProtocolError`` (such as ``request.form`` raises for a malformed
+    form): the client gets its status and reason, as for a bad request head.
     """
     response = HttpResponse()
     try:
         handler(request, response, *args)
-    except Exception:
-        log.exception("handler %s raised on %s %s", _name(handler), request.method, request.uri)
+    except Exception as exc:
         _discard(response.data)
-        return _internal_error("the request handler failed", request.method)
+        if isinstance(exc, RemoteProtocolError) and 400 <= exc.status <= 599:
+            # The client's fault, found while the handler read the request (a
+            # malformed form in request.form), or a 4xx the handler raised on purpose.
+            log.debug("%s %s: %d %s", request.method, request.uri, exc.status, exc.reason)
+            return _error(exc.status, exc.reason, request.method)
+        log.exception("handler %s raised on %s %s", _name(handler), request.method, request.uri)
+        return _error(500, "the request handler failed", request.method)
     try:
         result = serialize(response, request.method, http_date_now())
         if isinstance(result[1], StreamBody):
@@ -78,14 +85,14 @@ def run_handler(
             exc_info=trace,
         )
         _discard(getattr(response, "data", None))
-        return _internal_error("the handler's response could not be sent", request.method)
+        return _error(500, "the handler's response could not be sent", request.method)
 
 
-def _internal_error(reason: str, method: str) -> Tuple[bytes, Body, int, Optional[int]]:
-    message = error_head(500, reason, http_date_now())
+def _error(status: int, reason: str, method: str) -> Tuple[bytes, Body, int, Optional[int]]:
+    message = error_head(status, reason, http_date_now())
     if method == "HEAD":  # the head of the would-be answer, never content (RFC 9110 9.3.2)
         message = message[: message.index(b"\r\n\r\n") + 4]
-    return message, b"", 500, None
+    return message, b"", status, None
 
 
 def _discard(data: Any) -> None:

@@ -15,6 +15,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
     from typing import IO, Any, Dict, List, Optional, Tuple, Union
 
+    from ._forms import FormDict
+
     Body = Union[bytes, IO[bytes], None]
 
 _UNSET: Any = object()
@@ -48,13 +50,16 @@ class HttpRequest:
     ``surrogateescape``) when a valid ``Content-Length`` > 0 came with it, else ``None``.
 
     Beyond the spec: ``body`` (the raw bytes, or ``None``), ``uri`` (the request
-    target as sent), ``client`` (the peer's ``(host, port)``) and ``scheme``
-    (``"http"``, or what a trusted proxy or the WSGI server reports).
+    target as sent), ``client`` (the peer's ``(host, port)``), ``scheme``
+    (``"http"``, or what a trusted proxy or the WSGI server reports), and
+    ``form`` and ``files`` (the fields and uploads of a form body, parsed on first use).
     """
 
     __slots__ = (
         "_body",
         "_data",
+        "_files",
+        "_form",
         "_scheme",
         "client",
         "headers",
@@ -133,6 +138,55 @@ class HttpRequest:
     @data.setter
     def data(self, value: Optional[str]) -> None:
         self._data = value
+
+    @property
+    def form(self) -> FormDict:
+        """The fields of a form body: ``dict[str, str]``, the last value per name.
+
+        For ``application/x-www-form-urlencoded`` and ``multipart/form-data``
+        bodies (file parts are in ``files``); empty for anything else.
+        ``form.getlist(name)`` gives every value sent under a name.  Parsed on
+        first use, streaming from a spooled body; a malformed form raises
+        ``RemoteProtocolError`` (400, or 413 over a limit), which the server
+        answers with that status unless the handler catches it.
+        """
+        form: Optional[FormDict] = getattr(self, "_form", None)  # unset by the parser
+        if form is None:
+            form = self._parse_form(fields=True)[0]
+            assert form is not None
+        return form
+
+    @property
+    def files(self) -> FormDict:
+        """The file parts of a ``multipart/form-data`` body: ``dict[str, UploadedFile]``.
+
+        Each has ``filename``, ``contentType``, ``size``, ``file`` (readable,
+        binary) and ``save(path)``; ``files.getlist(name)`` gives every file
+        sent under a name.  Closed once the handler returns.
+        """
+        files = getattr(self, "_files", None)
+        return self._parse_form(fields=False)[1] if files is None else files
+
+    def _parse_form(self, fields: bool) -> Tuple[Optional[FormDict], FormDict]:
+        from ._forms import parse_form  # only servers that read forms import it
+
+        body = self._body
+        source = body if body is not None and not isinstance(body, bytes) else self.body
+        form, files = parse_form(self.headers.get("Content-Type"), source, fields)
+        if form is not None:  # None: only the files were asked for, of an urlencoded body
+            self._form = form
+        self._files = files
+        return form, files
+
+    def _release(self) -> None:
+        """Close a spooled body and the temporary files of its uploads (handler done)."""
+        body = self._body
+        if body is not None and not isinstance(body, bytes):
+            body.close()
+        files = getattr(self, "_files", None)
+        if files:
+            for upload in files._every():
+                upload.file.close()
 
     def __repr__(self) -> str:
         return f"<HttpRequest {self.method} {self.uri} {self.protocol}>"

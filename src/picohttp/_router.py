@@ -322,7 +322,10 @@ class Router:
             _redirect_to_slash(request, response)
         else:
             sub = _with_path(request, segments[depth:])
-            mount.handler(sub, response, *mount.args, **mount.kwargs)
+            try:
+                mount.handler(sub, response, *mount.args, **mount.kwargs)
+            finally:
+                _keep_forms(request, sub)
 
     def _find_mount(self, segments: List[str]) -> Tuple[Optional[_Mount], int]:
         """The deepest mount on the literal path of ``segments``, and its depth."""
@@ -365,10 +368,18 @@ def _with_path(request: HttpRequest, path: List[str]) -> HttpRequest:
     sub = HttpRequest.__new__(HttpRequest)
     for slot in HttpRequest.__slots__:
         value = getattr(request, slot, _UNSET_SLOT)
-        if value is not _UNSET_SLOT:  # _scheme is set only when not plain "http"
+        if value is not _UNSET_SLOT:  # _scheme, _form, _files: set only when used
             setattr(sub, slot, value)
     sub.path = path
     return sub
+
+
+def _keep_forms(request: HttpRequest, sub: HttpRequest) -> None:
+    """Forms a mounted handler read belong to ``request``: the server closes their files."""
+    for slot in ("_form", "_files"):
+        value = getattr(sub, slot, None)
+        if value is not None:
+            setattr(request, slot, value)
 
 
 def _redirect_to_slash(request: HttpRequest, response: HttpResponse) -> None:

@@ -356,7 +356,7 @@ class HttpServer:
         finally:
             spool = request._body
             if spool is not None and type(spool) is not bytes:
-                spool.close()  # type: ignore[union-attr]  # a body spooled to a temporary file
+                request._release()  # a body spooled to a temporary file, and its uploads
         if access_log.isEnabledFor(INFO):
             log_access(client, request, status, length)
         writer: Optional[Writer] = None

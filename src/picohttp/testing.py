@@ -223,9 +223,7 @@ class Client:
         try:
             head, body, status, length = run_handler(self.handler, self.args, request)
         finally:
-            spool = request._body
-            if spool is not None and not isinstance(spool, bytes):
-                spool.close()
+            request._release()  # a spooled body and its uploads' temporary files
         log_access(self.client, request, status, length)
         return TestResponse(head + _read_body(body))
 
