@@ -50,6 +50,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -305,6 +306,11 @@ class Server:
             stdout, stderr = self.process.communicate()
             message = f"{where(block)} did not serve on {port}:\n{stdout}\n{stderr}"
             raise AssertionError(message) from None
+        # The port listens from HttpServer's constructor, Ctrl-C is handled from
+        # start(): an answer (any status) proves the server is past both.
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as probe:
+            probe.sendall(b"HEAD / HTTP/1.0\r\n\r\n")
+            probe.recv(1)
 
     def stop(self) -> None:
         if self.process.poll() is None:
