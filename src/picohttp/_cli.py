@@ -277,18 +277,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def _supervise(argv: Optional[Sequence[str]], port: int, host: Optional[str]) -> int:
     """``--reload``: check the port now (a busy one fails at once), then supervise children."""
-    from ._reload import run
-    from ._server import bind_socket
+    from ._reload import probe_port, run
 
     try:
-        probe = bind_socket(host, port)
-    except OSError as exc:
-        print(exc, file=sys.stderr)
-        return 1
-    port = probe.getsockname()[1]  # -p 0: the free port every child will use
-    probe.close()
+        port = probe_port(host, port)  # -p 0: the free port every child will use
+    except OSError:
+        try:  # for its message, which says what to do
+            HttpServer(port, start=False, host=host).stop()
+        except OSError as exc:
+            print(exc, file=sys.stderr)
+            return 1
     return run(sys.argv[1:] if argv is None else list(argv), port, host)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -108,12 +108,38 @@ def _forget_bytecode(path: str) -> None:
     seconds: an edit within the same second that keeps the size (``"one"`` to
     ``"two"``) would otherwise be served from the stale cache.
     """
+    import contextlib
     import importlib.util
 
-    try:
+    # No cache, or none this interpreter writes: nothing to forget.
+    with contextlib.suppress(OSError, ValueError, NotImplementedError):
         os.remove(importlib.util.cache_from_source(path))
-    except (OSError, ValueError, NotImplementedError):
-        pass  # no cache, or none this interpreter writes
+
+
+def probe_port(host: Optional[str], port: int) -> int:
+    """Bind ``host``:``port`` as the server would, without listening; returns the port bound.
+
+    Never listening matters: a client that connected to a probe (a test
+    polling the port, a browser) would be reset when it closes.  Raises
+    ``OSError`` when the server could not bind there either.
+    """
+    import socket
+
+    if host in (None, "", "::") and socket.has_dualstack_ipv6():
+        family: int = socket.AF_INET6
+        address: Any = ("::", port)
+    else:
+        name = "0.0.0.0" if host in (None, "", "::") else host
+        family, _, _, _, address = socket.getaddrinfo(
+            name, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        if os.name != "nt":  # as socket.create_server does: TIME_WAIT must not block a restart
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6 and host in (None, "", "::"):
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+        return int(sock.getsockname()[1])
 
 
 def _child_command(argv: Sequence[str], port: int) -> List[str]:
@@ -174,12 +200,10 @@ class Supervisor:
 
     def _wait_for_port(self, timeout: float = 5.0) -> None:
         """Until the port can be bound again: the old child's socket is gone for certain."""
-        from ._server import bind_socket
-
         deadline = time.monotonic() + timeout
         while True:
             try:
-                bind_socket(self.host, self.port).close()
+                probe_port(self.host, self.port)
                 return
             except OSError:
                 if time.monotonic() > deadline:
