@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 
 from ._headers import Headers
+from ._serializer import _BAD_VALUE, _TOKEN
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
@@ -29,9 +30,8 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
     Handler = Callable[..., Any]
     HeaderInput = Union[Mapping[str, Any], Iterable[Tuple[str, Any]]]
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_ORIGIN = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+")
+# Compiled on first use (re caches it), not at import: picohttp's import time is a target.
+_ORIGIN = r"[A-Za-z][A-Za-z0-9+.-]*://[^/?#\s]+"
 
 
 def header_fields(headers: HeaderInput) -> List[Tuple[str, Any]]:
@@ -154,7 +154,7 @@ def _allowed_origins(origins: Union[str, Iterable[str]]) -> Optional[frozenset[s
         if origin == "*":
             raise ValueError("'*' allows every origin: give origins='*' alone, not in a list")
         origin = origin.rstrip("/")
-        if origin != "null" and not _ORIGIN.fullmatch(origin):
+        if origin != "null" and not re.fullmatch(_ORIGIN, origin):
             raise ValueError(
                 f"{origin!r} is not an origin: scheme://host[:port] as a browser sends it, "
                 "e.g. 'http://localhost:3000'"
