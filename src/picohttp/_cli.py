@@ -225,8 +225,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if app is None and not os.path.isdir(directory):
         parser.error(f"{directory} is not a directory")
 
-    if options.reload and not os.environ.get("PICOHTTP_RELOADER_CHILD"):
-        return _supervise(argv, port, options.bind)
+    if options.reload:
+        from ._reload import CHILD_ENV
+
+        # Popped, so that a picohttp the application itself starts supervises as asked.
+        if not os.environ.pop(CHILD_ENV, None):
+            return _supervise(argv, port, options.bind)
 
     handler: Callable[..., Any]
     if app is not None:

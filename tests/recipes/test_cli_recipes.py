@@ -489,3 +489,20 @@ def test_reload_on_a_busy_port_fails_at_once(tmp_path: Path) -> None:
         )
     assert result.returncode == 1
     assert "cannot listen on" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_the_application_does_not_inherit_the_reloader_marker(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text(
+        "import os\n"
+        "def handler(request, response):\n"
+        "    response.data = repr(os.environ.get('PICOHTTP_RELOADER_CHILD'))\n"
+    )
+    with running(
+        ["app:handler", "-p", "0", "-b", "127.0.0.1", "-q", "--reload"], tmp_path
+    ) as child:
+        port = served_port(child)
+        # A picohttp --reload the application starts itself must supervise, not serve.
+        assert ask(port) == "200 None"
+        assert len(children_of(child.process.pid)) == 1
+        assert child.stop() == 0
