@@ -149,3 +149,9 @@ def test_mimetypes_still_answers_for_what_the_table_lacks(server: str) -> None:
     assert text.headers["Content-Type"] == "text/x-picohttp-test; charset=utf-8"
     assert other.headers["Content-Type"] == "application/x-picohttp-test"
     assert unknown.headers["Content-Type"] == "text/plain"  # defaultMime
+
+
+def test_every_entry_of_the_table_is_checked_here() -> None:
+    from picohttp._mime import WEB_TYPES
+
+    assert set(EXPECTED) == set(WEB_TYPES)  # a new entry needs its expected type above
