@@ -21,6 +21,7 @@ from ._message import HttpRequest, HttpResponse
 from ._router import Router
 from ._server import HttpServer
 from ._static import staticResource
+from ._wrappers import cors, withHeaders
 
 __version__ = "0.1.0"
 
@@ -34,5 +35,7 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "Router",
+    "cors",
     "staticResource",
+    "withHeaders",
 ]

@@ -3,6 +3,7 @@
     python -m picohttp                      serve the current directory on port 8000
     python -m picohttp 8080 -d site         serve ./site on port 8080
     python -m picohttp app:handler -p 9000  serve an application's handler
+    python -m picohttp app:handler --reload restart it when a .py file changes
 
 Unlike the library, the command line writes to the terminal: where it listens
 (URLs that work in a browser, never ``http://0.0.0.0``), and one Common Log
@@ -20,6 +21,7 @@ import sys
 
 from ._server import HttpServer
 from ._static import staticResource
+from ._wrappers import cors, forcing_headers, header_fields, withHeaders
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
@@ -37,6 +39,11 @@ def load_handler(spec: str) -> Callable[..., Any]:
         target: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise SystemExit(f"picohttp: cannot import {module_name!r}: {exc}") from None
+    except SyntaxError as exc:  # the file, line and caret say it all; importlib's frames do not
+        import traceback
+
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+        raise SystemExit(f"picohttp: cannot import {module_name!r}:\n{detail}") from None
     for name in attribute.split("."):
         try:
             target = getattr(target, name)
@@ -81,7 +88,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="cap on handler threads (default 32)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no access log")
+    parser.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar='"NAME: VALUE"',
+        help="add this header to every response (repeatable)",
+    )
+    parser.add_argument(
+        "--cors",
+        action="store_true",
+        help="let pages of any origin call this server (Access-Control-Allow-Origin: *, "
+        "preflights answered)",
+    )
+    parser.add_argument(
+        "--spa",
+        action="store_true",
+        help="single-page app: a missing path without a file extension gets index.html",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="send Cache-Control: no-store with every response (development)",
+    )
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        help="restart the server when a .py file under the current directory changes",
+    )
     return parser
+
+
+def _parse_header(parser: argparse.ArgumentParser, text: str) -> tuple[str, str]:
+    name, colon, value = text.partition(":")
+    if not colon or not name or name != name.strip():
+        parser.error(f'--header {text!r}: expected "Name: value"')
+    try:
+        header_fields([(name, value.strip())])  # the library's checks, before serving
+    except ValueError as exc:
+        parser.error(f"--header {text!r}: {exc}")
+    return name, value.strip()
 
 
 def _split_positionals(
@@ -100,24 +147,66 @@ def _split_positionals(
 
 
 def _urls(host: Optional[str], port: int) -> List[str]:
+    """URLs that reach a server bound to ``host``: never ``0.0.0.0`` or ``[::]``.
+
+    Bound to every interface: ``127.0.0.1`` and this machine's LAN addresses
+    (IPv4 only when the socket takes no IPv6); else the bind address.
+    """
     if host in (None, "", "::", "0.0.0.0"):
         urls = [f"http://127.0.0.1:{port}/"]
-        try:
-            import socket
+        import socket
 
-            name = socket.gethostname()
-            for info in socket.getaddrinfo(name, port, type=socket.SOCK_STREAM):
-                address = str(info[4][0])
-                if not address.startswith("127.") and address != "::1":
-                    shown = f"[{address}]" if ":" in address else address
-                    url = f"http://{shown}:{port}/"
-                    if url not in urls:
-                        urls.append(url)
-        except OSError:
-            pass
+        # bind_socket takes IPv6 too only where the OS has dual-stack sockets.
+        ipv6 = host != "0.0.0.0" and socket.has_dualstack_ipv6()
+        for address in _lan_addresses(ipv6):
+            shown = f"[{address}]" if ":" in address else address
+            url = f"http://{shown}:{port}/"
+            if url not in urls:
+                urls.append(url)
         return urls
     shown = f"[{host}]" if host and ":" in host else host
     return [f"http://{shown}:{port}/"]
+
+
+def _lan_addresses(ipv6: bool) -> List[str]:
+    """This machine's addresses that other machines can reach, best first; no loopback.
+
+    The address of the default route (a UDP ``connect`` sends nothing, it only
+    picks the interface, as werkzeug does), then those the host name resolves to.
+    IPv6 link-local addresses are left out: a URL needs their zone to work.
+    """
+    import ipaddress
+    import socket
+
+    found: List[str] = []
+    probes = [(socket.AF_INET, "10.255.255.255")]
+    if ipv6 and socket.has_ipv6:
+        probes.append((socket.AF_INET6, "fd00:ffff::1"))
+    for family, target in probes:
+        try:
+            with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                probe.connect((target, 9))
+                found.append(str(probe.getsockname()[0]))
+        except OSError:
+            continue  # no route of that family
+    try:
+        infos = socket.getaddrinfo(socket.gethostname(), None, type=socket.SOCK_STREAM)
+        found.extend(str(info[4][0]) for info in infos)
+    except OSError:
+        pass
+    addresses: List[str] = []
+    for text in found:
+        try:
+            address = ipaddress.ip_address(text.split("%")[0])
+        except ValueError:
+            continue
+        if address.is_loopback or address.is_link_local or address.is_unspecified:
+            continue
+        if address.version == 6 and not ipv6:
+            continue
+        if str(address) not in addresses:
+            addresses.append(str(address))
+    return addresses
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -129,18 +218,40 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         port = options.port
     if port is None:
         port = 8000
+    extra = [_parse_header(parser, text) for text in options.header]
+    if options.spa and app is not None:
+        parser.error("--spa serves a directory's index.html; it does not apply to MODULE:FUNCTION")
+    directory = os.path.abspath(options.directory or os.getcwd())
+    if app is None and not os.path.isdir(directory):
+        parser.error(f"{directory} is not a directory")
+
+    if options.reload:
+        from ._reload import CHILD_ENV
+
+        # Popped, so that a picohttp the application itself starts supervises as asked.
+        if not os.environ.pop(CHILD_ENV, None):
+            return _supervise(argv, port, options.bind)
 
     handler: Callable[..., Any]
     if app is not None:
         handler = load_handler(app)
         what = app
     else:
-        directory = os.path.abspath(options.directory or os.getcwd())
-        if not os.path.isdir(directory):
-            parser.error(f"{directory} is not a directory")
         # Directory listings on, as `python -m http.server` users expect.
-        handler = functools.partial(staticResource, staticBase=directory, listing=True)
+        handler = functools.partial(
+            staticResource,
+            staticBase=directory,
+            listing=True,
+            fallback="index.html" if options.spa else None,
+        )
         what = directory
+    # Outermost last: --header and --no-cache reach cors's preflight answers too.
+    if options.cors:
+        handler = cors(handler)
+    if extra:
+        handler = withHeaders(handler, extra)
+    if options.no_cache:
+        handler = forcing_headers(handler, {"Cache-Control": "no-store"})
 
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(logging.Formatter("%(message)s"))
@@ -168,5 +279,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+def _supervise(argv: Optional[Sequence[str]], port: int, host: Optional[str]) -> int:
+    """``--reload``: check the port now (a busy one fails at once), then supervise children."""
+    from ._reload import probe_port, run
+
+    try:
+        port = probe_port(host, port)  # -p 0: the free port every child will use
+    except OSError:
+        try:  # for its message, which says what to do
+            HttpServer(port, start=False, host=host).stop()
+        except OSError as exc:
+            print(exc, file=sys.stderr)
+            return 1
+    return run(sys.argv[1:] if argv is None else list(argv), port, host)

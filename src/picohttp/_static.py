@@ -123,6 +123,7 @@ def staticResource(
     *,
     listing: bool = False,
     cacheControl: Optional[str] = None,
+    fallback: Optional[str] = None,
 ) -> None:
     """Serve the file that ``request.path`` names under ``staticBase``.
 
@@ -141,6 +142,11 @@ def staticResource(
     ``If-None-Match``/``If-Modified-Since`` give 304, ``If-Match``/
     ``If-Unmodified-Since`` 412, a single ``Range`` 206 (or 416), and
     ``name.gz`` beside ``name`` is sent to clients that accept gzip.
+
+    ``fallback`` (e.g. ``"index.html"``, a path under ``staticBase``) is for
+    single-page apps: a missing path whose last segment has no extension
+    (``/users/42``, not ``/app.js``) is answered 200 with that file, so a
+    client-side route survives a reload.
     """
     if request.method not in ("GET", "HEAD"):
         response.status = 405
@@ -169,6 +175,12 @@ def staticResource(
             _fail(response, 403)
             return
         file = None
+    except (FileNotFoundError, NotADirectoryError):
+        if fallback is not None and "." not in segments[-1]:
+            _send_fallback(request, response, base, fallback, defaultMime, cacheControl)
+        else:
+            _fail(response, 404)
+        return
     except (OSError, ValueError):
         _fail(response, 404)
         return
@@ -201,6 +213,33 @@ def staticResource(
         return
     assert path is not None
     _send_file(request, response, base, segments, path, file, info, defaultMime, cacheControl)
+
+
+def _send_fallback(
+    request: HttpRequest,
+    response: HttpResponse,
+    base: str,
+    fallback: str,
+    default_mime: str,
+    cache_control: Optional[str],
+) -> None:
+    """Answer with the ``fallback`` file (a single-page app's index), under the same containment."""
+    segments = fallback.lstrip("/").split("/")
+    path = safe_join(base, segments)
+    if path is None:
+        _fail(response, 404)
+        return
+    try:
+        file, info = _open(path)
+    except PermissionError:
+        _fail(response, 403)
+        return
+    except (OSError, ValueError):
+        file = None
+    if file is None:  # missing, or a directory: the app's index is a file
+        _fail(response, 404)
+        return
+    _send_file(request, response, base, segments, path, file, info, default_mime, cache_control)
 
 
 def _redirect_to_slash(request: HttpRequest, response: HttpResponse) -> None:
