@@ -30,7 +30,7 @@ from ._target import parse_target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Dict, Optional, Tuple
+    from typing import Any, Dict, List, Optional, Tuple
 
 # RFC 9110 5.6.2: tchar.  bytes.translate(None, ALLOWED) leaves only the bytes
 # that are not allowed, so "is every byte legal" is one C call.
@@ -205,17 +205,30 @@ def _make_request(
         path, query = parse_target(target)
     else:  # the common plain path: no decoding, no query
         path, query = target[1:].split("/"), {}
+    return _new_request(method, path, query, version, headers, target, client), framing
+
+
+def _new_request(
+    method: str,
+    path: List[str],
+    query: Dict[str, str],
+    protocol: str,
+    headers: Headers,
+    target: str,
+    client: Optional[Tuple[str, int]],
+) -> HttpRequest:
+    """An ``HttpRequest`` from parsed parts, without ``__init__``'s checks (all are done)."""
     request = HttpRequest.__new__(HttpRequest)
     request.method = method
     request.path = path
     request.query = query
-    request.protocol = version
+    request.protocol = protocol
     request.headers = headers
     request.uri = target
     request.client = client
     request._body = None
     request._data = _UNSET
-    return request, framing
+    return request
 
 
 def _make_request_strictly(
@@ -224,17 +237,7 @@ def _make_request_strictly(
     """``_make_request`` for heads its fast path declines (and for the precise errors)."""
     method, target, version, headers, framing = _parse_head_strictly(head, limits)
     path, query = parse_target(target)
-    request = HttpRequest.__new__(HttpRequest)
-    request.method = method
-    request.path = path
-    request.query = query
-    request.protocol = version
-    request.headers = headers
-    request.uri = target
-    request.client = client
-    request._body = None
-    request._data = _UNSET
-    return request, framing
+    return _new_request(method, path, query, version, headers, target, client), framing
 
 
 def _parse_head_strictly(
