@@ -80,8 +80,30 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="cap on handler threads (default 32)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes sharing the port (Linux; default 1)",
+    )
+    parser.add_argument(
+        "--certfile", metavar="PEM", help="serve HTTPS with this certificate (chain), PEM"
+    )
+    parser.add_argument(
+        "--keyfile", metavar="PEM", help="the certificate's private key (default: in --certfile)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no access log")
     return parser
+
+
+def _tls_context(certfile: str, keyfile: Optional[str]) -> Any:
+    """A server ``ssl.SSLContext`` with the certificate loaded (ssl imported only for HTTPS)."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certfile, keyfile)
+    return context
 
 
 def _split_positionals(
@@ -99,9 +121,9 @@ def _split_positionals(
     return port, app
 
 
-def _urls(host: Optional[str], port: int) -> List[str]:
+def _urls(host: Optional[str], port: int, scheme: str = "http") -> List[str]:
     if host in (None, "", "::", "0.0.0.0"):
-        urls = [f"http://127.0.0.1:{port}/"]
+        urls = [f"{scheme}://127.0.0.1:{port}/"]
         try:
             import socket
 
@@ -110,14 +132,14 @@ def _urls(host: Optional[str], port: int) -> List[str]:
                 address = str(info[4][0])
                 if not address.startswith("127.") and address != "::1":
                     shown = f"[{address}]" if ":" in address else address
-                    url = f"http://{shown}:{port}/"
+                    url = f"{scheme}://{shown}:{port}/"
                     if url not in urls:
                         urls.append(url)
         except OSError:
             pass
         return urls
     shown = f"[{host}]" if host and ":" in host else host
-    return [f"http://{shown}:{port}/"]
+    return [f"{scheme}://{shown}:{port}/"]
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -129,6 +151,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         port = options.port
     if port is None:
         port = 8000
+    if options.keyfile and not options.certfile:
+        parser.error("--keyfile needs --certfile")
 
     handler: Callable[..., Any]
     if app is not None:
@@ -150,6 +174,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     access = logging.getLogger("picohttp.access")
     access.setLevel(logging.WARNING if options.quiet else logging.INFO)
 
+    tls = None
+    try:
+        if options.certfile:
+            tls = _tls_context(options.certfile, options.keyfile)
+    except OSError as exc:  # ssl.SSLError too: a missing file, a bad PEM, a key that does not match
+        print(f"picohttp: cannot use {options.certfile} as a certificate: {exc}", file=sys.stderr)
+        return 1
     try:
         server = HttpServer(
             port,
@@ -158,11 +189,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             start=False,
             host=options.bind,
             maxThreads=options.max_threads,
+            workers=options.workers,
+            tls=tls,
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 1
-    urls = "  ".join(_urls(options.bind, server.port))
+    urls = "  ".join(_urls(options.bind, server.port, "https" if tls else "http"))
     print(f"picohttp serving {what} on {urls}  (Ctrl-C to stop)", flush=True)
     server.start()
     return 0
