@@ -278,10 +278,11 @@ class HttpServer:
                 self._stopped.set()
                 log.info("picohttp on port %d stopped", self.port)
         else:
+            forked = threading.Event()
 
             def supervise() -> None:
                 try:
-                    supervisor.run(on_signal=False)
+                    supervisor.run(on_signal=False, forked=forked)
                 except BaseException:
                     log.exception("picohttp's worker supervisor failed")
                 finally:
@@ -290,6 +291,7 @@ class HttpServer:
 
             self._thread = threading.Thread(target=supervise, name="picohttp-workers", daemon=True)
             self._thread.start()
+            forked.wait()
 
     def _stop_workers(self) -> None:
         supervisor = self._supervisor

@@ -16,7 +16,9 @@ connections that arrive before the workers run wait too (as with
 only while that worker restarts.
 
 The parent supervises, on the thread that called ``start()`` (``block=True``)
-or on a thread of its own (``block=False``): it restarts a worker that exits
+or on a thread of its own (``block=False``, where ``start()`` returns once the
+workers are forked, so the caller's next lines cannot hold a lock, such as
+stdout's, that a worker would inherit held): it restarts a worker that exits
 (after a growing pause when workers die straight after starting, so a crash
 at start-up does not spin), and on ``stop()``, Ctrl-C or SIGTERM it closes its
 copies of the sockets, sends each worker SIGTERM (a graceful stop of its own,
@@ -154,11 +156,12 @@ class Supervisor:
 
     # -- supervising -----------------------------------------------------------
 
-    def run(self, on_signal: bool) -> None:
+    def run(self, on_signal: bool, forked: Optional[threading.Event] = None) -> None:
         """Fork the workers and keep them running until a stop; then end them all.
 
         ``on_signal``: this is the main thread of a blocking server, so
         SIGINT and SIGTERM stop the workers (a second SIGINT kills them).
+        ``forked`` is set once the first workers are forked.
         """
         self.thread_id = threading.get_ident()
         restore = self._install_signal_handlers() if on_signal else []
@@ -170,10 +173,14 @@ class Supervisor:
                 for slot in self._slots:
                     if not slot.pid and slot.restart_at is not None and slot.restart_at <= now:
                         self._spawn(slot)
+                if forked is not None:
+                    forked.set()
                 due = [s.restart_at for s in self._slots if not s.pid and s.restart_at is not None]
                 timeout = max(0.0, min(due) - time.monotonic()) if due else None
                 self._wait(timeout)
         finally:
+            if forked is not None:
+                forked.set()
             try:
                 self._stop_all()
             finally:

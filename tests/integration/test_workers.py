@@ -354,3 +354,26 @@ def test_workers_one_is_the_single_process_server() -> None:
         assert int(parse_response(exchange(server.port, b"GET / HTTP/1.0\r\n\r\n"))[2]) == (
             os.getpid()
         )
+
+
+def test_command_line_workers(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("served\n")
+    process = subprocess.Popen(
+        [PYTHON, "-m", "picohttp", "-p", "0", "-b", "127.0.0.1", "-d", str(tmp_path),
+         "--workers", "2", "--quiet"],
+        env=python_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        port = int(line.split("http://127.0.0.1:")[1].split("/")[0])
+        assert wait_until(lambda: len(child_pids(process.pid)) == 2)
+        workers = child_pids(process.pid)
+        raw = exchange(port, b"GET / HTTP/1.0\r\n\r\n")
+        assert parse_response(raw)[2] == b"served\n"
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+    assert not [pid for pid in workers if alive(pid)]
