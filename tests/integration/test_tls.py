@@ -31,6 +31,7 @@ from support import (
     alive,
     child_pids,
     connect,
+    open_fds,
     parse_response,
     python_env,
     read_all,
@@ -226,6 +227,7 @@ def test_clients_that_never_handshake_delay_no_one(
     certs: Certs, site: Path, threads: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="picohttp")
+    fds = open_fds()
     with serving(app, site, threads=threads, tls=certs.server_context(), headTimeout=1.5) as server:
         url = f"https://127.0.0.1:{server.port}"
         base = statistics.median(https_latency(url, certs) for _ in range(5))
@@ -252,6 +254,7 @@ def test_clients_that_never_handshake_delay_no_one(
             for sock in held:
                 sock.close()
         assert https_latency(url, certs) < 1.0
+    assert wait_until(lambda: open_fds() == fds)  # every TLS socket closed
     timeouts = [r for r in caplog.records if "TLS handshake timed out" in r.getMessage()]
     assert len(timeouts) >= 20
     assert all(r.levelno == logging.DEBUG for r in timeouts)

@@ -29,6 +29,7 @@ from support import (
     child_pids,
     connect,
     exchange,
+    open_fds,
     parse_response,
     python_env,
     serving,
@@ -291,6 +292,7 @@ def pid_handler(request: HttpRequest, response: HttpResponse) -> None:
 
 
 def test_block_false_serves_and_stop_leaves_no_child() -> None:
+    fds = open_fds()
     server = picohttp.HttpServer(0, pid_handler, host="127.0.0.1", workers=2, block=False)
     try:
         assert server.port > 0
@@ -308,6 +310,7 @@ def test_block_false_serves_and_stop_leaves_no_child() -> None:
     assert not server.running
     assert not [pid for pid in seen if alive(pid)]
     assert not child_pids(os.getpid())
+    assert open_fds() == fds  # sockets, pidfds, the wake-up pipe: all closed
     with pytest.raises(ConnectionRefusedError):
         exchange(server.port, b"GET / HTTP/1.0\r\n\r\n")
 
