@@ -210,7 +210,8 @@ GOOD: List[Tuple[str, Callable[[Client], Optional[str]]]] = [
 # -- broken requests: what they send, and the answers allowed ------------------------
 
 BROKEN: List[Tuple[str, bytes, Tuple[Optional[int], ...]]] = [
-    ("garbage", b"\x16\x03\x01\x00\xa5garbage\r\n\r\n", (400,)),
+    ("garbage", b"\x80\x03\x01\x00\xa5garbage\r\n\r\n", (400,)),
+    ("tls-hello", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03", (None,)),  # closed at once
     ("nul", b"GET /\x00 HTTP/1.0\r\n\r\n", (400,)),
     ("bad-cl", b"POST /echo HTTP/1.0\r\nContent-Length: +5\r\n\r\nhello", (400,)),
     ("dup-cl", b"POST /e HTTP/1.0\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!", (400,)),

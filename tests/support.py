@@ -283,3 +283,31 @@ def gunicorn_options() -> List[str]:
         ).stdout
         _GUNICORN_OPTIONS.append("--no-control-socket" if "--no-control-socket" in usage else "")
     return [option for option in _GUNICORN_OPTIONS if option]
+
+
+def _proc_stat(pid: int) -> Optional[Tuple[str, int]]:
+    """``(state, parent pid)`` of a process from /proc, or None once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            text = stat.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = text[text.rindex(")") + 2 :].split()  # the command name may hold spaces
+    return fields[0], int(fields[1])
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie, exited but not yet reaped, counts as gone)."""
+    stat = _proc_stat(pid)
+    return stat is not None and stat[0] != "Z"
+
+
+def child_pids(pid: int) -> List[int]:
+    """The living child processes of ``pid`` (Linux: read from /proc)."""
+    children = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            stat = _proc_stat(int(entry))
+            if stat is not None and stat[1] == pid and stat[0] != "Z":
+                children.append(int(entry))
+    return children

@@ -37,7 +37,9 @@ A python ``serve`` block stays up for the blocks after it, up to the next
 ``serve`` block or the next ``## `` heading: those blocks run while it
 serves, with its ports replaced, so ``curl http://127.0.0.1:8080/`` reaches
 it.  Every block runs in a scratch directory that holds ``site/index.html``
-(``<h1>It works</h1>``) and ``app.py`` (``def handler``: "Hello from app.py"),
+(``<h1>It works</h1>``), ``app.py`` (``def handler``: "Hello from app.py") and
+the files ``python -m trustme`` writes (``server.pem``, ``server.key``,
+``client.pem``: a certificate for localhost, 127.0.0.1 and ::1 and its CA),
 with ``python``/``python3`` on PATH being this interpreter and ``src/`` on
 PYTHONPATH.  A block that needs other files creates them itself.
 """
@@ -45,6 +47,7 @@ PYTHONPATH.  A block that needs other files creates them itself.
 from __future__ import annotations
 
 import ast
+import functools
 import inspect
 import os
 import re
@@ -159,11 +162,27 @@ APP = """def handler(request, response):
 """
 
 
+@functools.cache
+def certificate_files() -> Dict[str, bytes]:
+    """What ``python -m trustme`` writes: server.pem, server.key and client.pem (the CA)."""
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("localhost", "127.0.0.1", "::1")
+    return {
+        "server.pem": b"".join(pem.bytes() for pem in cert.cert_chain_pems),
+        "server.key": cert.private_key_pem.bytes(),
+        "client.pem": ca.cert_pem.bytes(),
+    }
+
+
 @pytest.fixture
 def scratch(tmp_path: Path) -> Path:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "index.html").write_text("<h1>It works</h1>\n")
     (tmp_path / "app.py").write_text(APP)
+    for name, data in certificate_files().items():
+        (tmp_path / name).write_bytes(data)
     bin_dir = tmp_path / ".bin"
     bin_dir.mkdir()
     for name in ("python", "python3"):

@@ -190,7 +190,14 @@ SERVERS: List[Server] = [
         "staticResource (sendfile)",
         _picohttp_version,
     ),
-    # picohttp's multi-process mode is one more entry: _picohttp("workers=2").
+    Server(
+        "picohttp-w2",
+        "picohttp workers=2",
+        PICOHTTP,
+        _picohttp("workers=2"),
+        "staticResource (sendfile)",
+        _picohttp_version,
+    ),
     Server(
         "http.server",
         "http.server ThreadingHTTPServer",

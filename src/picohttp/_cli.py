@@ -87,6 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="cap on handler threads (default 32)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="processes sharing the port (Linux; default 1)",
+    )
+    parser.add_argument(
+        "--certfile", metavar="PEM", help="serve HTTPS with this certificate (chain), PEM"
+    )
+    parser.add_argument(
+        "--keyfile", metavar="PEM", help="the certificate's private key (default: in --certfile)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="no access log")
     parser.add_argument(
         "-H",
@@ -131,6 +144,15 @@ def _parse_header(parser: argparse.ArgumentParser, text: str) -> tuple[str, str]
     return name, value.strip()
 
 
+def _tls_context(certfile: str, keyfile: Optional[str]) -> Any:
+    """A server ``ssl.SSLContext`` with the certificate loaded (ssl imported only for HTTPS)."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certfile, keyfile)
+    return context
+
+
 def _split_positionals(
     parser: argparse.ArgumentParser, values: List[str]
 ) -> tuple[Optional[int], Optional[str]]:
@@ -146,26 +168,26 @@ def _split_positionals(
     return port, app
 
 
-def _urls(host: Optional[str], port: int) -> List[str]:
+def _urls(host: Optional[str], port: int, scheme: str = "http") -> List[str]:
     """URLs that reach a server bound to ``host``: never ``0.0.0.0`` or ``[::]``.
 
     Bound to every interface: ``127.0.0.1`` and this machine's LAN addresses
     (IPv4 only when the socket takes no IPv6); else the bind address.
     """
     if host in (None, "", "::", "0.0.0.0"):
-        urls = [f"http://127.0.0.1:{port}/"]
+        urls = [f"{scheme}://127.0.0.1:{port}/"]
         import socket
 
         # bind_socket takes IPv6 too only where the OS has dual-stack sockets.
         ipv6 = host != "0.0.0.0" and socket.has_dualstack_ipv6()
         for address in _lan_addresses(ipv6):
             shown = f"[{address}]" if ":" in address else address
-            url = f"http://{shown}:{port}/"
+            url = f"{scheme}://{shown}:{port}/"
             if url not in urls:
                 urls.append(url)
         return urls
     shown = f"[{host}]" if host and ":" in host else host
-    return [f"http://{shown}:{port}/"]
+    return [f"{scheme}://{shown}:{port}/"]
 
 
 def _lan_addresses(ipv6: bool) -> List[str]:
@@ -218,6 +240,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         port = options.port
     if port is None:
         port = 8000
+    if options.keyfile and not options.certfile:
+        parser.error("--keyfile needs --certfile")
     extra = [_parse_header(parser, text) for text in options.header]
     if options.spa and app is not None:
         parser.error("--spa serves a directory's index.html; it does not apply to MODULE:FUNCTION")
@@ -261,6 +285,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     access = logging.getLogger("picohttp.access")
     access.setLevel(logging.WARNING if options.quiet else logging.INFO)
 
+    tls = None
+    try:
+        if options.certfile:
+            tls = _tls_context(options.certfile, options.keyfile)
+    except OSError as exc:  # ssl.SSLError too: a missing file, a bad PEM, a key that does not match
+        print(f"picohttp: cannot use {options.certfile} as a certificate: {exc}", file=sys.stderr)
+        return 1
     try:
         server = HttpServer(
             port,
@@ -269,11 +300,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             start=False,
             host=options.bind,
             maxThreads=options.max_threads,
+            workers=options.workers,
+            tls=tls,
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 1
-    urls = "  ".join(_urls(options.bind, server.port))
+    urls = "  ".join(_urls(options.bind, server.port, "https" if tls else "http"))
     print(f"picohttp serving {what} on {urls}  (Ctrl-C to stop)", flush=True)
     server.start()
     return 0

@@ -37,7 +37,7 @@ from ._errors import RemoteProtocolError
 from ._exchange import http_date_now, log_access
 from ._limits import Limits
 from ._message import HttpRequest
-from ._parser import RequestParser, parse_request
+from ._parser import RequestParser, TlsHandshakeError, parse_request
 from ._pool import STUCK_AFTER
 from ._send import DONTWAIT, WOULD_BLOCK, Writer, abort
 from ._serializer import error_head
@@ -345,6 +345,15 @@ class Loop:
         """Answer a protocol error ourselves; the handler never sees the request."""
         if conn.parser is not None:
             conn.parser.discard()
+        if type(error) is TlsHandshakeError:  # an HTTP answer would be garbage to a TLS client
+            log.warning(
+                "%s sent a TLS handshake, but this port speaks HTTP, not HTTPS "
+                "(use an http:// URL, or serve HTTPS with HttpServer(tls=...)); closed",
+                conn.client[0],
+            )
+            conn.linger = True
+            self.finish(conn)
+            return
         log.debug("%s: %d %s", conn.client[0], error.status, error.reason)
         log_access(conn.client, None, error.status, None)
         conn.linger = True  # the client may still be sending what we refused

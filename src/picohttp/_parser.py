@@ -49,6 +49,22 @@ _MAX_CL_DIGITS = 19  # anything longer overflows a signed 64-bit length
 _MAX_CHUNK_LINE = 4096  # a chunk-size line, extensions included
 
 
+#: A TLS handshake record (content type 22, version 3.x): a ClientHello sent by
+#: an https:// client.  Never the start of a request (0x16 is not a method byte).
+_TLS_RECORD = b"\x16\x03"
+
+
+class TlsHandshakeError(RemoteProtocolError):
+    """A TLS handshake arrived where HTTP was expected: close, with no HTTP answer.
+
+    Raised only on the error and incomplete-head paths (never by the fast
+    path's happy case), so detecting it costs ordinary requests nothing.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(400, "a TLS handshake on a plain-HTTP port")
+
+
 def _limit_error(status: int, what: str, limit_name: str, value: int) -> RemoteProtocolError:
     keyword = KEYWORDS[limit_name]
     return RemoteProtocolError(
@@ -244,6 +260,8 @@ def _parse_head_strictly(
     head: bytes, limits: Limits
 ) -> Tuple[str, str, str, Headers, Dict[str, str]]:
     """The slow, precise path: raise the exact error, or parse what the regex left out."""
+    if head[:2] == _TLS_RECORD:
+        raise TlsHandshakeError()
     lines = (head[:-1] if head[-1:] == b"\n" else head).split(b"\n")
     line = lines[0]
     if line[-1:] == b"\r":
@@ -471,6 +489,8 @@ class RequestParser:
         end, body_start = _find_head_end(buf, self._scanned)
         limits = self.limits
         if end < 0:
+            if buf[:2] == _TLS_RECORD:  # the client waits for a ServerHello: do not wait with it
+                raise TlsHandshakeError()
             # The request line first: a long one is a 414 even past the head limit.
             if len(buf) > limits.max_request_line + 1:
                 newline = buf.find(b"\n", 0, limits.max_request_line + 2)

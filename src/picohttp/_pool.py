@@ -70,7 +70,10 @@ class WorkerPool:
         # (Counting only idle threads let a burst queue behind one busy thread.)
         if queue.qsize() < self._busy_since.count(0.0):
             queue.put(item)
-            return False
+            # Idle counts can be a moment stale (a thread that just took an item
+            # has not marked itself busy yet), so the check still runs; it is
+            # one qsize() when the queue has emptied.
+            return len(self._threads) < self._max
         if len(self._threads) < EAGER and len(self._threads) < self._max:
             self._start()
             queue.put(item)

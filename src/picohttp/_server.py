@@ -31,9 +31,11 @@ from ._static import staticResource
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Optional, Sequence, Tuple, Union
+    import ssl
+    from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
     from ._exchange import Handler
+    from ._workers import Supervisor
 
 log = logging.getLogger("picohttp")
 
@@ -113,10 +115,12 @@ class HttpServer:
     ``stopTimeout`` (seconds ``stop()`` lets in-flight requests finish, 5.0),
     and the request limits ``maxRequestLine``, ``maxHeaderBytes``,
     ``maxHeaders``, ``maxBody``, ``headTimeout``, ``readTimeout``,
-    ``writeTimeout`` (see the README's "Limits and hostile input"), and
+    ``writeTimeout`` (see the README's "Limits and hostile input"),
     ``trustProxy`` (behind a reverse proxy: ``True``, or the number of proxies
     in front, makes ``request.client`` and ``request.scheme`` those reported
-    in ``X-Forwarded-For`` / ``X-Forwarded-Proto``; never by default).
+    in ``X-Forwarded-For`` / ``X-Forwarded-Proto``; never by default),
+    ``workers`` (processes sharing the port, Linux; handler state is then per
+    process) and ``tls`` (an ``ssl.SSLContext``: serve HTTPS).
 
     The socket is bound here, so a busy port or a privileged one raises
     ``OSError`` at once; ``port=0`` picks a free port and ``server.port``
@@ -144,6 +148,8 @@ class HttpServer:
         readTimeout: float = Limits.read_timeout,
         writeTimeout: float = Limits.write_timeout,
         trustProxy: Union[bool, int] = False,
+        workers: int = 1,
+        tls: Optional[ssl.SSLContext] = None,
     ) -> None:
         if not callable(handler):
             raise TypeError(f"handler must be callable, not {handler!r}")
@@ -151,6 +157,8 @@ class HttpServer:
             raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
         if isinstance(maxThreads, bool) or not isinstance(maxThreads, int) or maxThreads < 1:
             raise ValueError(f"maxThreads must be a positive int, not {maxThreads!r}")
+        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+            raise ValueError(f"workers must be a positive int, not {workers!r}")
         self.handler = handler
         self.args: Tuple[Any, ...] = tuple(args)
         self.threads = threads
@@ -172,24 +180,62 @@ class HttpServer:
         self.host = host
         self.trustProxy = trustProxy
         self._trust_hops = proxy_hops(trustProxy)  # fixed at construction, like _threaded
-        self._socket = bind_socket(host, port)
-        self.port: int = self._socket.getsockname()[1]
-        self._pool: Optional[WorkerPool] = WorkerPool(self._work, maxThreads) if threads else None
-        self._loop = Loop(
-            self._socket,
-            self.limits,
-            self._dispatch_to_pool if threads else self._respond,
-            self.maxConnections,
-            self.stopTimeout,
+        self._max_threads = maxThreads
+        self.tls = tls
+        # Fixed at construction: the hot path pays one attribute check for both.
+        self._before_handler: Optional[Callable[[HttpRequest], Tuple[str, int]]] = (
+            self._prepare_request if tls is not None or self._trust_hops else None
         )
-        if self._pool is not None:
-            self._loop.pool_check = self._pool.check
+        self._zero_copy = tls is None  # os.sendfile would bypass TLS
+        self._make_loop: Callable[..., Loop] = Loop
+        if tls is not None:  # ssl is imported only for a TLS server
+            from ._tls import tls_loop
+
+            self._make_loop = tls_loop(tls)
+        self._supervisor: Optional[Supervisor] = None
+        if workers != 1:
+            from ._workers import Supervisor, bind_group, check_platform
+
+            self.workers = check_platform(workers)
+            self._supervisor = Supervisor(self, bind_group(bind_socket, host, port, workers))
+            self.port: int = self._supervisor.port
+        else:
+            self.workers = 1
+            self._listen(bind_socket(host, port))
+            self.port = self._socket.getsockname()[1]
         self._started = False
         self._stop_requested = False
         self._stopped = threading.Event()
         self._thread: Optional[threading.Thread] = None
         if start:
             self.start()
+
+    def _listen(self, sock: socket.socket) -> None:
+        """Serve ``sock`` in this process: its selector loop, and its thread pool."""
+        self._socket = sock
+        self._pool: Optional[WorkerPool] = (
+            WorkerPool(self._work, self._max_threads) if self._threaded else None
+        )
+        self._loop = self._make_loop(
+            sock,
+            self.limits,
+            self._dispatch_to_pool if self._threaded else self._respond,
+            self.maxConnections,
+            self.stopTimeout,
+        )
+        if self._pool is not None:
+            self._loop.pool_check = self._pool.check
+
+    def _serve_worker(self, sock: socket.socket, number: int) -> None:
+        """Be worker ``number`` of a ``workers=N`` server: serve ``sock`` until SIGTERM.
+
+        Runs in the forked worker process, on this copy of the server.
+        """
+        self._supervisor = None
+        self._listen(sock)
+        self.block = True
+        log.debug("picohttp worker %d serving (pid %d)", number, os.getpid())
+        self._serve_blocking()
 
     # -- life cycle ----------------------------------------------------------
 
@@ -201,7 +247,9 @@ class HttpServer:
             raise RuntimeError("this HttpServer was stopped; make a new one")
         self._started = True
         log.info("picohttp serving on port %d (threads=%s)", self.port, self.threads)
-        if self.block:
+        if self._supervisor is not None:
+            self._start_workers()
+        elif self.block:
             self._serve_blocking()
         else:
             self._thread = threading.Thread(target=self._serve, name="picohttp-loop", daemon=True)
@@ -218,6 +266,9 @@ class HttpServer:
                 self._stopped.wait(self.stopTimeout + 5)
             return
         self._stop_requested = True
+        if self._supervisor is not None:
+            self._stop_workers()
+            return
         if not self._started:
             self._socket.close()
             self._loop._close_all()  # its selector and wake-up sockets are open already
@@ -227,8 +278,47 @@ class HttpServer:
         if not self._in_server_thread():
             self._stopped.wait(self.stopTimeout + 5)
 
+    def _start_workers(self) -> None:
+        supervisor = self._supervisor
+        assert supervisor is not None
+        on_main = threading.current_thread() is threading.main_thread()
+        if self.block:
+            try:
+                supervisor.run(on_signal=on_main)
+            finally:
+                self._stopped.set()
+                log.info("picohttp on port %d stopped", self.port)
+        else:
+            forked = threading.Event()
+
+            def supervise() -> None:
+                try:
+                    supervisor.run(on_signal=False, forked=forked)
+                except BaseException:
+                    log.exception("picohttp's worker supervisor failed")
+                finally:
+                    self._stopped.set()
+                    log.info("picohttp on port %d stopped", self.port)
+
+            self._thread = threading.Thread(target=supervise, name="picohttp-workers", daemon=True)
+            self._thread.start()
+            forked.wait()
+
+    def _stop_workers(self) -> None:
+        supervisor = self._supervisor
+        assert supervisor is not None
+        if not self._started:
+            supervisor.close()
+            self._stopped.set()
+            return
+        supervisor.request_stop()
+        if threading.get_ident() != supervisor.thread_id:
+            self._stopped.wait(self.stopTimeout + 10)
+
     def _in_server_thread(self) -> bool:
         ident = threading.get_ident()
+        if self._supervisor is not None:
+            return ident == self._supervisor.thread_id
         if ident == self._loop.thread_id:
             return True
         pool = self._pool
@@ -247,7 +337,8 @@ class HttpServer:
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped" if self._stopped.is_set() else "ready"
-        return f"<HttpServer port={self.port} threads={self.threads} {state}>"
+        workers = f" workers={self.workers}" if self.workers != 1 else ""
+        return f"<HttpServer port={self.port} threads={self.threads}{workers} {state}>"
 
     def _serve(self) -> None:
         try:
@@ -349,8 +440,8 @@ class HttpServer:
         the rest of the response, then a lingering close when the client may
         still be sending (``leftover``: bytes it sent after the request).
         """
-        if self._trust_hops:  # behind a reverse proxy: its view of the client
-            client = apply_forwarded(request, self._trust_hops)
+        if self._before_handler is not None:  # HTTPS, or behind a trusted proxy
+            client = self._before_handler(request)
         try:
             head, body, status, length = run_handler(self.handler, self.args, request)
         finally:
@@ -398,7 +489,9 @@ class HttpServer:
             sock.setblocking(False)  # back to the loop's mode for a lingering close
         else:
             body_writer = (
-                StreamWriter(head, body) if isinstance(body, StreamBody) else Writer(head, body)
+                StreamWriter(head, body)
+                if isinstance(body, StreamBody)
+                else Writer(head, body, self._zero_copy)
             )
             try:
                 done = body_writer.write(sock)
@@ -423,6 +516,14 @@ class HttpServer:
             loop.call_soon(loop.adopt, sock, client, writer, linger)
         else:
             loop.adopt(sock, client, writer, linger)
+
+    def _prepare_request(self, request: HttpRequest) -> Tuple[str, int]:
+        """Before the handler: the scheme of a TLS server, a trusted proxy's view; the client."""
+        if self.tls is not None:
+            request._scheme = "https"
+        if self._trust_hops:  # may say otherwise: the proxy knows what the client used
+            return apply_forwarded(request, self._trust_hops)
+        return request.client  # type: ignore[return-value]  # the server always sets a client
 
     def _close(self, sock: Any) -> None:
         sock.close()

@@ -45,7 +45,7 @@ for extra in (ROOT / "src", ROOT / "tests", ROOT / "tests" / "hostile"):
 
 import picohttp  # noqa: E402
 from picohttp import Limits, RemoteProtocolError  # noqa: E402
-from picohttp._parser import RequestParser  # noqa: E402
+from picohttp._parser import RequestParser, TlsHandshakeError  # noqa: E402
 
 #: Small limits, so that mutations reach every limit branch.
 LIMITS = {
@@ -139,6 +139,8 @@ def oracle(data: bytes, limits: Limits) -> Tuple[str, Any]:
             parser.eof()
             return ("close", None)
         return ("request", echo(request, request.body))
+    except TlsHandshakeError:  # the server closes without an HTTP answer
+        return ("close", None)
     except RemoteProtocolError as error:
         return ("status", error.status)
 

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from attack import echo
 
 from picohttp import Limits, RemoteProtocolError
-from picohttp._parser import RequestParser
+from picohttp._parser import RequestParser, TlsHandshakeError
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"
 
@@ -115,6 +115,8 @@ def parse(pieces: List[bytes], limits: Limits = Limits()) -> Tuple[Outcome, bool
             request = parser.feed(piece)
             if request is not None:
                 return ("request", echo(request, request.body)), False
+    except TlsHandshakeError:  # the server closes without an HTTP answer
+        return ("close", None), False
     except RemoteProtocolError as error:
         return ("status", error.status), False
     try:
