@@ -179,7 +179,7 @@ SERVERS: List[Server] = [
         "picohttp threads=True",
         PICOHTTP,
         _picohttp(),
-        "staticResource (sendfile)",
+        "staticResource (<= 64 KiB kept in memory)",
         _picohttp_version,
     ),
     Server(
@@ -187,7 +187,7 @@ SERVERS: List[Server] = [
         "picohttp threads=False",
         PICOHTTP,
         _picohttp("threads=False"),
-        "staticResource (sendfile)",
+        "staticResource (<= 64 KiB kept in memory)",
         _picohttp_version,
     ),
     Server(
@@ -195,7 +195,7 @@ SERVERS: List[Server] = [
         "picohttp workers=2",
         PICOHTTP,
         _picohttp("workers=2"),
-        "staticResource (sendfile)",
+        "staticResource (<= 64 KiB kept in memory)",
         _picohttp_version,
     ),
     Server(

@@ -24,7 +24,7 @@ from ._httpdate import format_http_date, parse_http_date
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import List, Mapping, Optional, Tuple, Union
+    from typing import Dict, List, Mapping, Optional, Tuple, Union
 
     ByteRange = Tuple[int, int]  # first and last byte, inclusive, as Content-Range writes them
 
@@ -34,6 +34,7 @@ UNSATISFIABLE = "unsatisfiable"
 
 _ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
 _RANGE_SPEC = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*")
+_last_modified: Dict[int, str] = {}  # modification second -> its HTTP date
 
 
 def make_etag(stat: os.stat_result) -> str:
@@ -48,7 +49,13 @@ def make_etag(stat: os.stat_result) -> str:
 
 def last_modified(stat: os.stat_result) -> str:
     """The ``Last-Modified`` value of a file (whole seconds, as HTTP dates are)."""
-    return format_http_date(int(stat.st_mtime))
+    mtime = int(stat.st_mtime)
+    text = _last_modified.get(mtime)
+    if text is None:  # formatting costs more than the rest of a 304's decisions
+        if len(_last_modified) >= 1024:
+            _last_modified.clear()
+        text = _last_modified[mtime] = format_http_date(mtime)
+    return text
 
 
 def parse_entity_tags(value: str) -> Optional[List[Tuple[bool, str]]]:

@@ -36,6 +36,7 @@ WOULD_BLOCK: Tuple[Type[BaseException], ...] = (BlockingIOError, InterruptedErro
 JOIN_LIMIT = 64 * 1024
 
 _HAVE_SENDFILE = hasattr(os, "sendfile")
+_HAVE_PREAD = hasattr(os, "pread")
 _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on with a zero timeout
 
 
@@ -183,6 +184,29 @@ class StreamWriter(Writer):
         stream, self._stream = self._stream, None
         if stream is not None:
             stream.close()
+
+
+def read_small_file(body: FileBody) -> Optional[bytes]:
+    """The bytes of a file region of at most ``JOIN_LIMIT``, read at once; ``None`` to stream it.
+
+    A small file then leaves joined to the head in one send, like a small
+    ``bytes`` body: one segment and one wake-up of the client instead of two
+    (head by ``send``, file by ``sendfile``).  Measured on the 4 KiB static
+    benchmark: see the README's performance section.  The file is closed
+    when its bytes are returned; on ``None`` (no descriptor, or it changed
+    size under us) it stays open for the ``Writer``, which handles both.
+    """
+    length = body.length
+    if length is None or length > JOIN_LIMIT or not _HAVE_PREAD:
+        return None
+    try:
+        data = os.pread(body.file.fileno(), length, body.offset)
+    except (OSError, AttributeError, ValueError):
+        return None
+    if len(data) != length:
+        return None
+    body.file.close()
+    return data
 
 
 def abort(sock: Any) -> None:

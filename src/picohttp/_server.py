@@ -25,8 +25,17 @@ from ._limits import Limits
 from ._loop import Loop
 from ._message import HttpRequest
 from ._pool import WorkerPool
-from ._send import DONTWAIT, JOIN_LIMIT, WOULD_BLOCK, StreamWriter, Writer, abort, send_stream
-from ._serializer import StreamBody
+from ._send import (
+    DONTWAIT,
+    JOIN_LIMIT,
+    WOULD_BLOCK,
+    StreamWriter,
+    Writer,
+    abort,
+    read_small_file,
+    send_stream,
+)
+from ._serializer import FileBody, StreamBody
 from ._static import staticResource
 
 TYPE_CHECKING = False
@@ -451,6 +460,10 @@ class HttpServer:
         if access_log.isEnabledFor(INFO):
             log_access(client, request, status, length)
         writer: Optional[Writer] = None
+        if type(body) is FileBody:
+            small = read_small_file(body)
+            if small is not None:
+                body = small
         if type(body) is bytes and len(body) <= JOIN_LIMIT:
             data = head + body if body else head
             try:

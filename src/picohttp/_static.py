@@ -3,27 +3,35 @@
 Containment is decided twice, so one mistake is not enough to leak a file:
 1. every decoded path segment is checked (no ``..``, ``.``, ``/``, ``\\``, NUL,
    drive letters), so traversal never reaches the file system;
-2. the joined path is resolved with ``os.path.realpath`` (symlinks followed)
-   and must still lie under the resolved base (bottle's ``abspath`` +
-   ``startswith`` check follows symlinks out of the root; this does not).
+2. the file actually opened must lie under the resolved base, symlinks
+   followed: on Linux the kernel names it (``/proc/self/fd/N``, one readlink,
+   and no window between the check and the open), elsewhere
+   ``os.path.realpath`` does (bottle's ``abspath`` + ``startswith`` check
+   follows symlinks out of the root; neither of these does).
 Anything refused is a plain 404: the client learns nothing about the tree.
 Only regular files are served (a FIFO or device would block or never end):
 the file is opened without blocking and checked with ``fstat``, and the same
 ``fstat`` gives the validators and the length, so they describe exactly the
 bytes sent even if the file is replaced meanwhile.
 
-A file leaves as a ``FileBody`` (all of it, or the one range asked for) and
-the server sends it with ``sendfile``; validators, preconditions and ranges
-are decided by the pure functions of ``_conditional.py``, directory pages by
-``_listing.py``.
+A file of up to 64 KiB is read whole and leaves as ``bytes`` joined to the
+head in one send; such files are kept in memory and revalidated by one
+``stat`` per request (``_filecache.py`` says why that is never stale).  A
+larger file leaves as a ``FileBody`` (all of it, or the one range asked for)
+that the server sends with ``sendfile``.  Validators, preconditions and
+ranges are decided by the pure functions of ``_conditional.py``, directory
+pages by ``_listing.py``.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import stat
+import sys
 import time
 
+from . import _filecache
 from ._conditional import (
     UNSATISFIABLE,
     accepts_gzip,
@@ -39,13 +47,31 @@ from ._target import split_target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, List, Optional, Tuple
+    from typing import Any, Dict, List, Optional, Tuple, Union
+
+    # A regular file to send: its bytes (small files), or an open descriptor.
+    Source = Union[bytes, int, None]
 
 _FORBIDDEN_SEGMENTS = frozenset(("..", "."))
 _WINDOWS = os.name == "nt"
 # Opening a FIFO for reading blocks until a writer appears; O_NONBLOCK makes
 # the open return at once so fstat can refuse it.  Regular files ignore it.
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0)
+# O_NOCTTY: a path that leads to a terminal must not become ours.
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_BINARY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+# The resolved staticBase, per staticBase, for a second: resolving it costs a
+# stat per path component, and a second still follows a "current" symlink
+# that a deployment re-points.
+_BASE_TTL = 1.0
+_bases: Dict[str, Tuple[str, float]] = {}
+# Where /proc/self/fd/N names the file open on descriptor N.
+_PROC_FD = sys.platform.startswith("linux")
+_HAVE_PREAD = hasattr(os, "pread")
 
 _MESSAGES = {
     403: "403 Forbidden\n",
@@ -79,39 +105,147 @@ def safe_join(base: str, segments: List[str]) -> Optional[str]:
     return candidate if candidate.startswith(prefix) else None
 
 
-def _open(path: str) -> Tuple[Optional[Any], os.stat_result]:
-    """``(file, stat)`` for a regular file, ``(None, stat)`` for anything else.
+class _RefusedError(OSError):
+    """A path that must not be served (a bad segment, or outside the base).
 
-    Raises ``OSError`` when the path cannot be opened at all.
+    Not a ``FileNotFoundError``: a refused path never falls back to the
+    single-page app's index, it is a plain 404.
     """
-    fd = os.open(path, _OPEN_FLAGS)
+
+
+def _real_base(static_base: str) -> str:
+    """``staticBase`` resolved (symlinks followed), cached for ``_BASE_TTL`` seconds."""
+    if not static_base:
+        # The current directory, read at each request (a handler may chdir);
+        # POSIX getcwd already names it with symlinks resolved.
+        return os.path.realpath(os.getcwd()) if _WINDOWS else os.getcwd()
+    now = time.monotonic()
+    cached = _bases.get(static_base)
+    if cached is not None and cached[1] > now:
+        return cached[0]
+    base = os.path.realpath(static_base)
+    if len(_bases) > 64:
+        _bases.clear()
+    _bases[static_base] = (base, now + _BASE_TTL)
+    return base
+
+
+def _inside(base: str, real: str) -> bool:
+    if real == base:
+        return True
+    return real.startswith(base if base.endswith(os.sep) else base + os.sep)
+
+
+def _opened_path(fd: int, path: str) -> str:
+    """Where the file behind ``fd`` really is (symlinks resolved)."""
+    if _PROC_FD:
+        try:
+            return os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # /proc not mounted (a bare container): resolve the name instead
+            pass
+    return os.path.realpath(path)
+
+
+def _path(base: str, segments: List[str]) -> str:
+    """``segments`` joined under ``base``; ``_RefusedError`` for a bad segment.
+
+    Checked on the joined string (a few C scans, not five tests per segment):
+    a segment holding ``/`` shows as one slash too many.
+    """
+    if ".." in segments or "." in segments:
+        raise _RefusedError("a dot segment")
+    relative = "/".join(segments)
+    if (
+        relative.count("/") != len(segments) - 1
+        or "\\" in relative
+        or "\0" in relative
+        or (_WINDOWS and ":" in relative)
+    ):
+        raise _RefusedError("a bad segment")
+    if "" in segments:  # "/dir/" or "/a//b": empty segments name nothing
+        relative = "/".join(segment for segment in segments if segment)
+    if not relative:
+        return base
+    return base + relative if base.endswith(os.sep) else base + os.sep + relative
+
+
+def _open(base: str, segments: List[str]) -> Tuple[Source, os.stat_result, str]:
+    """``(source, stat, path)`` for a regular file under ``base``, else ``(None, stat, path)``.
+
+    The source is the file's bytes (a small file) or an open descriptor for
+    the caller to close (``_release``).  Raises ``_RefusedError`` for a bad
+    segment or a path outside the base, ``FileNotFoundError`` for a missing
+    one, and other ``OSError`` when it cannot be opened.
+    """
+    return _open_path(base, _path(base, segments), segments)
+
+
+def _open_path(base: str, path: str, segments: List[str]) -> Tuple[Source, os.stat_result, str]:
+    kept = _filecache.lookup(path, base)
+    if kept is not None:
+        return kept
     try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except PermissionError:
+        if safe_join(base, segments) is None:  # outside: say nothing about it
+            raise _RefusedError(path) from None
+        raise
+    try:
+        real = _opened_path(fd, path)
+        if not _inside(base, real):
+            raise _RefusedError(path)  # a symlink out of the base
         info = os.fstat(fd)
-        if stat.S_ISREG(info.st_mode):
-            return os.fdopen(fd, "rb"), info
+        regular = stat.S_ISREG(info.st_mode)
+        if regular and (info.st_size > _filecache.FILE_LIMIT or not _HAVE_PREAD):
+            return fd, info, real  # large: the server sends it with sendfile
+        # Small: read now (it leaves with the head in one send) and kept.
+        content = os.pread(fd, info.st_size, 0) if regular else None
     except BaseException:
         os.close(fd)
         raise
     os.close(fd)
-    return None, info
+    if content is None:
+        return None, info, real
+    _filecache.keep(path, real, info, content)
+    return content, info, real
 
 
-def _open_gzip(base: str, segments: List[str]) -> Optional[Tuple[Any, os.stat_result]]:
+def _release(source: Source) -> None:
+    if type(source) is int:
+        os.close(source)
+
+
+def _open_gzip(base: str, segments: List[str]) -> Optional[Tuple[Source, os.stat_result]]:
     """The ``.gz`` file beside the one ``segments`` name, if there is a regular one."""
-    # One lstat settles the common case (no twin) before realpath's many.
-    relative = "/".join(segment for segment in segments if segment)
-    if not os.path.lexists(os.path.join(base, relative) + ".gz"):
-        return None
-    path = safe_join(base, [*segments[:-1], segments[-1] + ".gz"])
-    if path is None:
-        return None
+    twin = [*segments[:-1], segments[-1] + ".gz"]
     try:
-        file, info = _open(path)
+        path = _path(base, twin)
+        if _filecache.has_no_twin(path):
+            return None
+        # One access() settles the common case (no twin) without an exception.
+        if not os.access(path, os.F_OK):
+            _filecache.note_no_twin(path)
+            return None
+        source, info, _ = _open_path(base, path, twin)
     except (OSError, ValueError):
         return None
-    if file is None:
+    if source is None:
         return None
-    return file, info
+    return source, info
+
+
+def _file_data(source: Source, offset: int, length: int, size: int) -> Any:
+    """``response.data`` for ``length`` bytes from ``offset``; takes ``source``.
+
+    A small file's bytes (read whole, or kept) go as they are, or sliced for a
+    range; they leave joined to the head in one send, which costs less than
+    a ``sendfile`` beside it (one segment, one wake-up of the client).  A
+    descriptor goes as a ``FileBody`` that the server sends with ``sendfile``.
+    """
+    if type(source) is bytes:
+        return source if offset == 0 and length == size else source[offset : offset + length]
+    assert type(source) is int
+    return FileBody(io.FileIO(source, "rb"), offset, length)
 
 
 def staticResource(
@@ -154,18 +288,15 @@ def staticResource(
         response.data = "405 Method Not Allowed\n"
         return
     try:
-        base = os.path.realpath(staticBase or os.getcwd())
+        base = _real_base(staticBase)
     except OSError:
         _fail(response, 404)
         return
     segments = request.path
-    path = safe_join(base, segments)
-    if path is None:
-        _fail(response, 404)
-        return
     try:
-        file, info = _open(path)
+        source, info, path = _open(base, segments)
     except PermissionError:
+        path = safe_join(base, segments) or base
         try:  # an unreadable directory may still hold a readable index
             info = os.stat(path)
         except OSError:
@@ -174,7 +305,7 @@ def staticResource(
         if not stat.S_ISDIR(info.st_mode):
             _fail(response, 403)
             return
-        file = None
+        source = None
     except (FileNotFoundError, NotADirectoryError):
         if fallback is not None and "." not in segments[-1]:
             _send_fallback(request, response, base, fallback, defaultMime, cacheControl)
@@ -184,7 +315,7 @@ def staticResource(
     except (OSError, ValueError):
         _fail(response, 404)
         return
-    if file is None:
+    if source is None:
         if not stat.S_ISDIR(info.st_mode):
             _fail(response, 404)  # a FIFO, socket or device: never opened for reading
             return
@@ -193,26 +324,24 @@ def staticResource(
             return
         directory = path
         segments = [*segments, defaultResource]
-        path = safe_join(base, segments)
         try:
-            file, info = _open(path) if path is not None else (None, info)
+            source, info, path = _open(base, segments)
         except PermissionError:
             _fail(response, 403)
             return
         except (OSError, ValueError):
-            file = None
-        if file is None:
+            source = None
+        if source is None:
             if listing:
                 _list_directory(request, response, directory, base)
             else:
                 _fail(response, 404)
             return
     elif segments[-1] == "":
-        file.close()
+        _release(source)
         _fail(response, 404)  # "/file.txt/": a file is not a directory
         return
-    assert path is not None
-    _send_file(request, response, base, segments, path, file, info, defaultMime, cacheControl)
+    _send_file(request, response, base, segments, path, source, info, defaultMime, cacheControl)
 
 
 def _send_fallback(
@@ -225,21 +354,17 @@ def _send_fallback(
 ) -> None:
     """Answer with the ``fallback`` file (a single-page app's index), under the same containment."""
     segments = fallback.lstrip("/").split("/")
-    path = safe_join(base, segments)
-    if path is None:
-        _fail(response, 404)
-        return
     try:
-        file, info = _open(path)
+        source, info, path = _open(base, segments)
     except PermissionError:
         _fail(response, 403)
         return
     except (OSError, ValueError):
-        file = None
-    if file is None:  # missing, or a directory: the app's index is a file
+        source = None
+    if source is None:  # missing, or a directory: the app's index is a file
         _fail(response, 404)
         return
-    _send_file(request, response, base, segments, path, file, info, default_mime, cache_control)
+    _send_file(request, response, base, segments, path, source, info, default_mime, cache_control)
 
 
 def _redirect_to_slash(request: HttpRequest, response: HttpResponse) -> None:
@@ -275,26 +400,52 @@ def _send_file(
     base: str,
     segments: List[str],
     path: str,
-    file: Any,
+    source: Source,
     info: os.stat_result,
     default_mime: str,
     cache_control: Optional[str],
 ) -> None:
-    """Answer with ``file`` (or its ``.gz`` twin): 200, 206, 304, 412 or 416."""
-    headers = response.headers
-    content_type = guess_type(path, default_mime)
+    """Answer with ``source``'s file (or its ``.gz`` twin): 200, 206, 304, 412 or 416.
+
+    Takes ``source``: a descriptor is closed here or handed on in
+    ``response.data``, also when something raises (a bare descriptor has no
+    finalizer to close it).
+    """
     encoding = None
     gzipped = _open_gzip(base, segments)
     if gzipped is not None:
         # The answer depends on Accept-Encoding whichever file is chosen, so
         # caches must key on it (RFC 9110 12.5.5), also for the plain file.
-        headers["Vary"] = "Accept-Encoding"
+        response.headers["Vary"] = "Accept-Encoding"
         if accepts_gzip(request.headers.get("Accept-Encoding")):
-            file.close()
-            file, info = gzipped
+            _release(source)
+            source, info = gzipped
             encoding = "gzip"
         else:
-            gzipped[0].close()
+            _release(gzipped[0])
+    try:
+        region = _decide(
+            request, response, info, guess_type(path, default_mime), encoding, cache_control
+        )
+    except BaseException:
+        _release(source)
+        raise
+    if region is None:
+        _release(source)  # 304, 412, 416: no body
+    else:
+        response.data = _file_data(source, region[0], region[1], info.st_size)
+
+
+def _decide(
+    request: HttpRequest,
+    response: HttpResponse,
+    info: os.stat_result,
+    content_type: Optional[str],
+    encoding: Optional[str],
+    cache_control: Optional[str],
+) -> Optional[Tuple[int, int]]:
+    """Status and headers for a file; the ``(offset, length)`` to send, or ``None``."""
+    headers = response.headers
     etag = make_etag(info)
     mtime = int(info.st_mtime)
     status = check_preconditions(request.method, request.headers, etag, mtime)
@@ -302,11 +453,10 @@ def _send_file(
     if status is None and request.method == "GET":  # RFC 9110 14.2: ranges are GET's only
         selected = select_range(request.headers, info.st_size, etag, mtime, time.time())
     if status == 412 or selected == UNSATISFIABLE:
-        file.close()
         if selected == UNSATISFIABLE:
             headers["Content-Range"] = f"bytes */{info.st_size}"
         _fail(response, 416 if selected == UNSATISFIABLE else 412)
-        return
+        return None
     # Validators and Cache-Control go with 200, 206 and 304 (RFC 9110 15.4.5:
     # a 304 carries what the 200 would), as nginx's ``expires`` does.
     headers["Last-Modified"] = last_modified(info)
@@ -314,9 +464,8 @@ def _send_file(
     if cache_control:
         headers["Cache-Control"] = cache_control
     if status == 304:
-        file.close()
         response.status = 304
-        return
+        return None
     headers["Accept-Ranges"] = "bytes"
     if content_type:
         headers["Content-Type"] = content_type
@@ -327,6 +476,5 @@ def _send_file(
         first, last = selected
         response.status = 206
         headers["Content-Range"] = f"bytes {first}-{last}/{size}"
-        response.data = FileBody(file, first, last - first + 1)
-    else:
-        response.data = FileBody(file, 0, size)
+        return first, last - first + 1
+    return 0, size
