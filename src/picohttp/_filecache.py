@@ -63,7 +63,8 @@ def _identity(info: os.stat_result) -> Tuple[int, ...]:
     return (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
 
 
-def _inside(base: str, real: str) -> bool:
+def inside(base: str, real: str) -> bool:
+    """Whether the resolved path ``real`` is ``base`` or lies under it."""
     if real == base:
         return True
     return real.startswith(base if base.endswith(os.sep) else base + os.sep)
@@ -74,7 +75,7 @@ def lookup(path: str, base: str) -> Optional[Tuple[bytes, os.stat_result, str]]:
     entry = _entries.get(path)
     if entry is None:
         return None
-    if entry.expires > time.monotonic() and _inside(base, entry.real):
+    if entry.expires > time.monotonic() and inside(base, entry.real):
         try:
             info = os.stat(path)
         except OSError:

@@ -40,6 +40,7 @@ from ._conditional import (
     make_etag,
     select_range,
 )
+from ._filecache import inside
 from ._message import HttpRequest, HttpResponse
 from ._mime import guess_type
 from ._serializer import FileBody
@@ -130,12 +131,6 @@ def _real_base(static_base: str) -> str:
     return base
 
 
-def _inside(base: str, real: str) -> bool:
-    if real == base:
-        return True
-    return real.startswith(base if base.endswith(os.sep) else base + os.sep)
-
-
 def _opened_path(fd: int, path: str) -> str:
     """Where the file behind ``fd`` really is (symlinks resolved)."""
     if _PROC_FD:
@@ -192,7 +187,7 @@ def _open_path(base: str, path: str, segments: List[str]) -> Tuple[Source, os.st
         raise
     try:
         real = _opened_path(fd, path)
-        if not _inside(base, real):
+        if not inside(base, real):
             raise _RefusedError(path)  # a symlink out of the base
         info = os.fstat(fd)
         regular = stat.S_ISREG(info.st_mode)
