@@ -272,3 +272,22 @@ def test_a_handlers_small_open_file_is_sent_whole_and_closed(tmp_path: Path) -> 
     assert status == 200 and body == data.read_bytes()
     assert headers["content-length"] == "3000"
     assert wait_until(lambda: files[0].closed)
+
+
+def test_a_small_file_that_fails_to_close_is_still_sent_and_the_server_stays_up(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data.bin"
+    data.write_bytes(b"x" * 500)
+
+    class StubbornFile(io.FileIO):
+        def close(self) -> None:
+            super().close()
+            raise OSError("close failed")
+
+    def handler(request: Any, response: Any) -> None:
+        response.data = StubbornFile(str(data), "rb")
+
+    with serving(handler) as server:
+        answers = [get(server.port, "/") for _ in range(3)]
+    assert all(status == 200 and body == b"x" * 500 for status, _, body in answers)
