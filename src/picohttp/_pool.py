@@ -126,15 +126,16 @@ class WorkerPool:
             busy_since[index] = 0.0
 
     def shutdown(self, timeout: float) -> int:
-        """Let queued work finish, end the threads; return how many still ran at ``timeout``."""
+        """Let queued work finish, end the threads; return how many were still on a request
+        at ``timeout`` (an idle thread that has not yet seen its stop does not count)."""
         for _ in self._threads:
             self._queue.put(_STOP)
         deadline = time.monotonic() + timeout
         current = threading.current_thread()
-        alive = 0
-        for thread in self._threads:
+        busy = 0
+        for index, thread in enumerate(self._threads):
             if thread is current:
                 continue
             thread.join(max(0.0, deadline - time.monotonic()))
-            alive += thread.is_alive()
-        return alive
+            busy += thread.is_alive() and self._busy_since[index] != 0.0
+        return busy

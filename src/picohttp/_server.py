@@ -372,18 +372,27 @@ class HttpServer:
             previous_wake_fd = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
         at_once = False
         try:
-            self._loop.run()
-        except KeyboardInterrupt:  # a second Ctrl-C: stop now
-            log.info("interrupted again: closing at once")
-            at_once = True
-            self._loop_failed()
+            try:
+                self._loop.run()
+            except KeyboardInterrupt:  # a second Ctrl-C: stop now
+                log.info("interrupted again: closing at once")
+                at_once = True
+                self._loop_failed()
+            finally:
+                if wake_fd >= 0:  # the loop is gone: nothing reads its wake-up socket now
+                    signal.set_wakeup_fd(previous_wake_fd)
+                    os.close(wake_fd)
+                # Still under this server's signal handlers: a second Ctrl-C while
+                # handlers finish must end the wait, not escape as a traceback.
+                try:
+                    self._finish(at_once)
+                except KeyboardInterrupt:
+                    log.info("interrupted again: closing at once")
+                    self._loop_failed()
+                    self._finish(at_once=True)
         finally:
-            if wake_fd >= 0:
-                signal.set_wakeup_fd(previous_wake_fd)
-                os.close(wake_fd)
             for signum, previous in restore:
                 signal.signal(signum, previous)
-            self._finish(at_once)
 
     def _install_signal_handlers(self) -> list[Tuple[int, Any]]:
         if threading.current_thread() is not threading.main_thread():

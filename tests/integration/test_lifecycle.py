@@ -471,6 +471,57 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     assert elapsed < 3, f"the second Ctrl-C took {elapsed:.2f} s"
 
 
+SLOW_FINISH = textwrap.dedent(
+    """
+    import sys, time
+    import picohttp
+
+    class SlowToFinish(picohttp.HttpServer):
+        # Fault injection: the wait for the workers at the end of a stop, made long.
+        def _finish(self, at_once=False):
+            if not at_once:
+                print("finishing", flush=True)
+                time.sleep(30)
+            super()._finish(at_once)
+
+    def handler(request, response):
+        response.data = "up"
+
+    SlowToFinish(int(sys.argv[1]), handler, host="127.0.0.1")
+    print("returned", flush=True)
+    """
+)
+
+
+def test_a_second_ctrl_c_while_the_stop_finishes_is_quiet_too(tmp_path: Path) -> None:
+    port = free_port()
+    process = subprocess.Popen(
+        [PYTHON, "-c", SLOW_FINISH, str(port)],
+        env=python_env(),
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        wait_for_port(port, process=process)
+        assert get(port) == b"up"
+        process.send_signal(signal.SIGINT)
+        assert process.stdout is not None
+        assert process.stdout.readline() == b"finishing\n"  # the loop is done, _finish waits
+        second = time.monotonic()
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=15)
+        elapsed = time.monotonic() - second
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0
+    assert stdout == b"returned\n"
+    assert b"Traceback" not in stderr, stderr.decode()
+    assert elapsed < 3, f"the second Ctrl-C took {elapsed:.2f} s"
+
+
 OTHER_THREAD = textwrap.dedent(
     """
     import signal, socket, sys, threading, time

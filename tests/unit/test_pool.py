@@ -110,3 +110,30 @@ def test_a_thread_started_for_an_item_another_took_counts_as_idle() -> None:
     assert pool.size <= EAGER
     assert wait_until(lambda: pool.idle == pool.size)  # nobody stuck "busy" forever
     assert pool.shutdown(10) == 0
+
+
+def test_shutdown_at_once_counts_only_threads_still_on_an_item() -> None:
+    started = threading.Event()
+    release = threading.Event()
+    quick_done = threading.Event()
+
+    def work(item: Any) -> None:
+        if item == "stuck":
+            started.set()
+            release.wait(10)
+        else:
+            quick_done.set()
+
+    pool = WorkerPool(work, max_threads=4)
+    pool.submit("stuck")
+    assert started.wait(10)
+    pool.submit("quick")  # the only thread is busy: a second one starts (EAGER)
+    assert quick_done.wait(10)
+    assert pool.size == 2
+    assert wait_until(lambda: pool.idle == 1)  # the quick item's thread is between items
+    try:
+        # No time to wait: the idle thread has not seen its stop yet, and must not count.
+        assert pool.shutdown(0) == 1
+    finally:
+        release.set()
+    assert pool.shutdown(10) == 0
