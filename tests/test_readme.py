@@ -212,30 +212,30 @@ def where(block: Block) -> str:
 # -- running each kind ------------------------------------------------------------
 
 
+def run_command(
+    block: Block, scratch: Path, argv: List[str], env: Optional[Dict[str, str]] = None
+) -> str:
+    """Run ``argv`` for ``block`` in ``scratch``; it must exit 0.  Returns its stdout."""
+    result = subprocess.run(
+        argv,
+        cwd=scratch,
+        env=env if env is not None else block_env(scratch),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert result.returncode == 0, f"{where(block)} failed:\n{result.stdout}\n{result.stderr}"
+    return result.stdout
+
+
 def run_script(block: Block, scratch: Path, ports: Dict[str, str]) -> None:
     script = scratch / f"block_{block.line}.py"
     script.write_text(substitute(block.text, ports))
-    result = subprocess.run(
-        [sys.executable, script.name],
-        cwd=scratch,
-        env=block_env(scratch),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert result.returncode == 0, f"{where(block)} failed:\n{result.stdout}\n{result.stderr}"
+    run_command(block, scratch, [sys.executable, script.name])
 
 
 def run_shell(block: Block, scratch: Path, ports: Dict[str, str]) -> None:
-    result = subprocess.run(
-        ["bash", "-e", "-c", substitute(block.text, ports)],
-        cwd=scratch,
-        env=block_env(scratch),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert result.returncode == 0, f"{where(block)} failed:\n{result.stdout}\n{result.stderr}"
+    run_command(block, scratch, ["bash", "-e", "-c", substitute(block.text, ports)])
 
 
 def run_pytest(block: Block, scratch: Path, ports: Dict[str, str]) -> None:
@@ -245,16 +245,9 @@ def run_pytest(block: Block, scratch: Path, ports: Dict[str, str]) -> None:
     script.write_text(substitute(block.text, ports))
     env = block_env(scratch)
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"  # plugins (hypothesis...) cost seconds to load
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", script.name],
-        cwd=scratch,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-    )
-    assert result.returncode == 0, f"{where(block)} failed:\n{result.stdout}\n{result.stderr}"
-    assert f"{tests} passed" in result.stdout, result.stdout
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", script.name]
+    stdout = run_command(block, scratch, argv, env)
+    assert f"{tests} passed" in stdout, stdout
 
 
 def expected_matches(expected: List[str], actual: List[str]) -> bool:

@@ -96,6 +96,20 @@ def test_an_unsendable_response_is_500_and_one_log_record(threads, fault):
         log.records.clear()
 
 
+def read_to_the_end(sock, timeout=5.0):
+    """Everything until the server closes, and whether it ended with a reset (not a FIN)."""
+    sock.settimeout(timeout)
+    received = b""
+    while True:
+        try:
+            chunk = sock.recv(65536)
+        except ConnectionResetError:
+            return received, True
+        if not chunk:
+            return received, False
+        received += chunk
+
+
 def _failing_midway():
     yield b"first piece;"
     yield b"second piece;"
@@ -113,18 +127,7 @@ def test_a_stream_failing_midway_is_cut_off_with_a_reset_and_logged_once(threads
         log.records.clear()
         with connect(server.port) as sock:
             sock.sendall(b"GET /s HTTP/1.0\r\n\r\n")
-            received = b""
-            reset = False
-            sock.settimeout(5)
-            while True:
-                try:
-                    chunk = sock.recv(65536)
-                except ConnectionResetError:
-                    reset = True
-                    break
-                if not chunk:
-                    break
-                received += chunk
+            received, reset = read_to_the_end(sock)
         assert reset, f"a clean end after {received!r}: the client cannot tell it is truncated"
         assert received == b"" or received.startswith(b"HTTP/1.0 200 ")
         errors = [r for r in log.records if r.name == "picohttp"]
@@ -262,17 +265,8 @@ def test_a_file_body_failing_midway_is_reset_and_logged_once(threads):
             sock.connect(("127.0.0.1", server.port))
             sock.sendall(b"GET /file HTTP/1.0\r\n\r\n")
             time.sleep(0.3)  # let the socket buffers fill: the rest is the loop's to send
-            received, reset = 0, False
-            sock.settimeout(5)
-            while True:
-                try:
-                    chunk = sock.recv(65536)
-                except ConnectionResetError:
-                    reset = True
-                    break
-                if not chunk:
-                    break
-                received += len(chunk)
+            data, reset = read_to_the_end(sock)
+            received = len(data)
         assert reset
         assert received < _FileFailingMidway.size
         errors = [r for r in log.records if r.name == "picohttp"]

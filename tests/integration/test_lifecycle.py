@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -13,7 +14,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Any, List
+from typing import Any, Iterator, List
 
 import pytest
 
@@ -357,6 +358,25 @@ def test_bad_arguments_are_refused_before_binding() -> None:
 
 # -- signals -----------------------------------------------------------------------
 
+
+@contextlib.contextmanager
+def running_script(script: str, cwd: Path, *argv: str) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -c script argv...`` in ``cwd``, output piped; killed if it outlives the block."""
+    process = subprocess.Popen(
+        [PYTHON, "-c", script, *argv],
+        env=python_env(),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
 BLOCKING = textwrap.dedent(
     """
     import sys
@@ -376,24 +396,15 @@ def test_blocking_server_stops_quietly_on_a_signal(
     signum: int, threads: bool, tmp_path: Path
 ) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [PYTHON, "-c", BLOCKING, str(port), "threads" if threads else "sequential"],
-        env=python_env(),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    with running_script(
+        BLOCKING, tmp_path, str(port), "threads" if threads else "sequential"
+    ) as process:
         wait_for_port(port, process=process)
         assert get(port) == b"up"
         sent = time.monotonic()
         process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=10)
         elapsed = time.monotonic() - sent
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0
     assert stderr == b""
     assert stdout == b"returned\n"  # the script went on after HttpServer returned
@@ -439,14 +450,7 @@ STUCK = textwrap.dedent(
 
 def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [PYTHON, "-c", STUCK, str(port)],
-        env=python_env(),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    with running_script(STUCK, tmp_path, str(port)) as process:
         wait_for_port(port, process=process)
         with connect(port) as stuck:
             stuck.sendall(b"GET / HTTP/1.0\r\n\r\n")
@@ -461,10 +465,6 @@ def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
             process.send_signal(signal.SIGINT)
             stdout, stderr = process.communicate(timeout=15)
             elapsed = time.monotonic() - second
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0
     assert stdout == b"returned\n"
     assert b"Traceback" not in stderr
@@ -495,14 +495,7 @@ SLOW_FINISH = textwrap.dedent(
 
 def test_a_second_ctrl_c_while_the_stop_finishes_is_quiet_too(tmp_path: Path) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [PYTHON, "-c", SLOW_FINISH, str(port)],
-        env=python_env(),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    with running_script(SLOW_FINISH, tmp_path, str(port)) as process:
         wait_for_port(port, process=process)
         assert get(port) == b"up"
         process.send_signal(signal.SIGINT)
@@ -512,10 +505,6 @@ def test_a_second_ctrl_c_while_the_stop_finishes_is_quiet_too(tmp_path: Path) ->
         process.send_signal(signal.SIGINT)
         stdout, stderr = process.communicate(timeout=15)
         elapsed = time.monotonic() - second
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0
     assert stdout == b"returned\n"
     assert b"Traceback" not in stderr, stderr.decode()
@@ -554,17 +543,6 @@ OTHER_THREAD = textwrap.dedent(
 @pytest.mark.skipif(not hasattr(signal, "pthread_kill"), reason="needs signal.pthread_kill")
 def test_a_signal_received_by_another_thread_still_stops_the_server(tmp_path: Path) -> None:
     port = free_port()
-    process = subprocess.Popen(
-        [PYTHON, "-c", OTHER_THREAD, str(port)],
-        env=python_env(),
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
+    with running_script(OTHER_THREAD, tmp_path, str(port)) as process:
         stdout, stderr = process.communicate(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert (process.returncode, stdout, stderr) == (0, b"returned\n", b"")
