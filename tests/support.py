@@ -173,6 +173,28 @@ class _ServeCalledError(Exception):
     """Raised where an example would start serving (see ``example_handler``)."""
 
 
+def echo(request: picohttp.HttpRequest, response: picohttp.HttpResponse) -> None:
+    """Everything the handler saw, as JSON (client address left out: it differs per socket)."""
+    response.data = {
+        "method": request.method,
+        "path": request.path,
+        "query": request.query,
+        "protocol": request.protocol,
+        "headers": dict(request.headers),
+        "data": request.data,
+        "uri": request.uri,
+    }
+
+
+def hello(request: picohttp.HttpRequest, response: picohttp.HttpResponse) -> None:
+    """The specification's hello example handler."""
+    if request.path[0] == "hello":
+        response.data = "Hello world!"
+    else:
+        response.status = 404
+        response.data = "I don't know what to say"
+
+
 def example_handler(name: str) -> Tuple[Callable[..., Any], Tuple[Any, ...]]:
     """The handler and args ``examples/<name>`` gives ``HttpServer``, without serving.
 

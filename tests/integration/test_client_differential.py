@@ -13,27 +13,7 @@ import re
 import pytest
 
 from picohttp.testing import Client
-from support import exchange, serving
-
-
-def echo(request, response):
-    response.data = {
-        "method": request.method,
-        "path": request.path,
-        "query": request.query,
-        "protocol": request.protocol,
-        "headers": dict(request.headers),
-        "data": request.data,
-        "uri": request.uri,
-    }
-
-
-def hello(request, response):
-    if request.path[0] == "hello":
-        response.data = "Hello world!"
-    else:
-        response.status = 404
-        response.data = "I don't know what to say"
+from support import echo, exchange, hello, serving
 
 
 def varied(request, response, directory):

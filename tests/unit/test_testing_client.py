@@ -10,27 +10,7 @@ import pytest
 
 import picohttp
 from picohttp.testing import Client, TestResponse
-
-
-def echo(request, response):
-    """Everything the handler saw, as JSON (client address left out: it differs per socket)."""
-    response.data = {
-        "method": request.method,
-        "path": request.path,
-        "query": request.query,
-        "protocol": request.protocol,
-        "headers": dict(request.headers),
-        "data": request.data,
-        "uri": request.uri,
-    }
-
-
-def hello(request, response):
-    if request.path[0] == "hello":
-        response.data = "Hello world!"
-    else:
-        response.status = 404
-        response.data = "I don't know what to say"
+from support import echo, hello
 
 
 @pytest.fixture(autouse=True)
