@@ -90,9 +90,29 @@ def run_handler(
 
 def _error(status: int, reason: str, method: str) -> Tuple[bytes, Body, int, Optional[int]]:
     message = error_head(status, reason, http_date_now())
-    if method == "HEAD":  # the head of the would-be answer, never content (RFC 9110 9.3.2)
-        message = message[: message.index(b"\r\n\r\n") + 4]
-    return message, b"", status, None
+    end = message.index(b"\r\n\r\n") + 4
+    # Head and body apart, as for any answer, so the access log sees the body's
+    # size; a HEAD gets the head of the would-be answer, never content (RFC 9110 9.3.2).
+    body = b"" if method == "HEAD" else message[end:]
+    return message[:end], body, status, len(message) - end
+
+
+def body_size(body: Body) -> Optional[int]:
+    """The body bytes an answer sends, for the access log: 0 for ``HEAD``'s empty body.
+
+    ``None`` (logged as ``-``) for a stream, whose length is not known when
+    it starts, and for a file whose size could not be told.
+    """
+    if type(body) is bytes:
+        return len(body)
+    if type(body) is FileBody:
+        return body.length
+    return None
+
+
+def answer_body_size(answer: bytes) -> int:
+    """The body bytes of a complete answer (head and body in one, as ``error_head`` makes)."""
+    return len(answer) - answer.index(b"\r\n\r\n") - 4
 
 
 def _discard(data: Any) -> None:
@@ -137,7 +157,8 @@ def log_access(
 ) -> None:
     """One Common Log Format line on ``picohttp.access`` (INFO), if anyone listens.
 
-    ``request`` is ``None`` for a request the parser refused.
+    ``request`` is ``None`` for a request the parser refused.  ``size`` is the
+    body bytes sent (``body_size``), ``None`` when not known (logged ``-``).
     """
     if access_log.isEnabledFor(logging.INFO):
         host = client[0] if client else "-"

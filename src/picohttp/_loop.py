@@ -34,7 +34,7 @@ import socket
 import time
 
 from ._errors import RemoteProtocolError
-from ._exchange import http_date_now, log_access
+from ._exchange import answer_body_size, http_date_now, log_access
 from ._limits import Limits
 from ._message import HttpRequest
 from ._parser import RequestParser, TlsHandshakeError, parse_request
@@ -355,11 +355,10 @@ class Loop:
             self.finish(conn)
             return
         log.debug("%s: %d %s", conn.client[0], error.status, error.reason)
-        log_access(conn.client, None, error.status, None)
+        answer = error_head(error.status, error.reason, http_date_now())
+        log_access(conn.client, None, error.status, answer_body_size(answer))
         conn.linger = True  # the client may still be sending what we refused
-        self.start_writing(
-            conn, Writer(error_head(error.status, error.reason, http_date_now()), b"")
-        )
+        self.start_writing(conn, Writer(answer, b""))
 
     # -- writing ---------------------------------------------------------------
 

@@ -19,7 +19,7 @@ import threading
 import time
 from logging import INFO
 
-from ._exchange import access_log, log_access, run_handler
+from ._exchange import access_log, body_size, log_access, run_handler
 from ._forwarded import apply_forwarded, proxy_hops
 from ._limits import Limits
 from ._loop import Loop
@@ -461,13 +461,13 @@ class HttpServer:
         if self._before_handler is not None:  # HTTPS, or behind a trusted proxy
             client = self._before_handler(request)
         try:
-            head, body, status, length = run_handler(self.handler, self.args, request)
+            head, body, status, _ = run_handler(self.handler, self.args, request)
         finally:
             spool = request._body
             if spool is not None and type(spool) is not bytes:
                 request._release()  # a body spooled to a temporary file, and its uploads
         if access_log.isEnabledFor(INFO):
-            log_access(client, request, status, length)
+            log_access(client, request, status, body_size(body))
         writer: Optional[Writer] = None
         if type(body) is FileBody:
             small = read_small_file(body)
