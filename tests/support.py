@@ -117,6 +117,25 @@ def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
+def status_kib(pid: int, field: str) -> int:
+    """A kB field of ``/proc/<pid>/status`` (Linux): ``VmRSS``, ``VmHWM`` (peak RSS)..."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"{field} not in /proc/{pid}/status")
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (Linux 4.0+, needs the right to write clear_refs)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
+
+
 def wait_until(
     predicate: Callable[[], bool], timeout: float = 10.0, interval: float = 0.01
 ) -> bool:
