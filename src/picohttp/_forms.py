@@ -1,6 +1,8 @@
 """Form bodies: what ``request.form`` and ``request.files`` hold.
 
-``application/x-www-form-urlencoded`` is read like the query string.
+``application/x-www-form-urlencoded`` is read like the query string, but a
+field at a time (from the spooled file in ``READ_SIZE`` reads), each counted
+as it is split: the first over ``MAX_FIELDS`` stops the parse.
 ``multipart/form-data`` (RFC 7578, framed as RFC 2046 says) goes through a
 strict streaming parser: the body, in memory or spooled to a temporary file,
 is read in 64 KiB pieces, and each file part is written to a temporary file
