@@ -1,9 +1,10 @@
 """The bounds every request is held to, in one place.
 
-Each field is also an ``HttpServer`` keyword (the camelCase name beside it), so
-a limit is raised where the server is made and the error a client gets names
-that keyword.  The defaults follow design.md section 2 and, where they agree,
-nginx and waitress (8 KiB request line, 64 KiB of head, 100 fields).
+Each field but ``spool_threshold`` is also an ``HttpServer`` keyword (the
+camelCase name beside it), so a limit is raised where the server is made and
+the error a client gets names that keyword.  The defaults follow design.md
+section 2 and, where they agree, nginx and waitress (8 KiB request line, 64 KiB
+of head, 100 fields, 64 KiB of a body in memory).
 """
 
 from __future__ import annotations
