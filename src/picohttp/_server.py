@@ -317,7 +317,8 @@ class HttpServer:
 
         return bind_group(bind_socket, host, port, workers)
 
-    def _where(self) -> str:
+    def where(self) -> str:
+        """Where this server listens: ``"port 8080"``, or ``"unix:/run/app/app.sock"``."""
         return f"unix:{self._unix_path}" if self._unix_path is not None else f"port {self.port}"
 
     def _remove_socket_file(self) -> None:
@@ -365,7 +366,7 @@ class HttpServer:
         if self._stop_requested:
             raise RuntimeError("this HttpServer was stopped; make a new one")
         self._started = True
-        log.info("picohttp serving on %s (threads=%s)", self._where(), self.threads)
+        log.info("picohttp serving on %s (threads=%s)", self.where(), self.threads)
         if self._supervisor is not None:
             self._start_workers()
         elif self.block:
@@ -432,7 +433,7 @@ class HttpServer:
                 self._handed_over = supervisor.handed_over
                 self._remove_socket_file()
                 self._stopped.set()
-                log.info("picohttp on %s stopped", self._where())
+                log.info("picohttp on %s stopped", self.where())
         else:
             forked = threading.Event()
 
@@ -444,7 +445,7 @@ class HttpServer:
                 finally:
                     self._remove_socket_file()
                     self._stopped.set()
-                    log.info("picohttp on %s stopped", self._where())
+                    log.info("picohttp on %s stopped", self.where())
 
             self._thread = threading.Thread(target=supervise, name="picohttp-workers", daemon=True)
             self._thread.start()
@@ -632,7 +633,7 @@ class HttpServer:
         self._socket.close()
         self._remove_socket_file()
         self._stopped.set()
-        log.info("picohttp on %s stopped", self._where())
+        log.info("picohttp on %s stopped", self.where())
 
     # -- requests ------------------------------------------------------------
 
