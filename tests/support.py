@@ -421,3 +421,55 @@ class NotifyListener:
 
     def close(self) -> None:
         self.sock.close()
+
+
+WRK_SCRIPT = "wrk.headers['Connection'] = 'close'\n"
+
+
+def wrk_counts(output: str) -> Dict[str, int]:
+    """What wrk reports: requests completed, socket errors by kind, non-2xx/3xx answers."""
+    import re
+
+    total = re.search(r"(\d+) requests in", output)
+    assert total is not None, output
+    counts = {"requests": int(total.group(1))}
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    for index, name in enumerate(("connect", "read", "write", "timeout"), 1):
+        counts[name] = int(errors.group(index)) if errors else 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    counts["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
+    return counts
+
+
+def run_wrk(url: str, seconds: int, directory: Path) -> subprocess.Popen[str]:
+    """wrk on ``url`` for ``seconds``, 8 connections that each carry one request; started."""
+    import shutil
+
+    import pytest
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        pytest.skip("wrk is not installed (scripts/install-system-tools installs it as root)")
+    (directory / "close.lua").write_text(WRK_SCRIPT)
+    return subprocess.Popen(
+        [wrk, "-t1", "-c8", f"-d{seconds}s", "-s", str(directory / "close.lua"), url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@contextlib.contextmanager
+def public_directory() -> Iterator[Path]:
+    """A directory ``nobody`` may enter (pytest's tmp_path is private to root)."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="picohttp-site-"))
+    try:
+        path.chmod(0o755)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

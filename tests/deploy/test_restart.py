@@ -11,8 +11,6 @@ none is refused.
 from __future__ import annotations
 
 import os
-import re
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +22,17 @@ from typing import Dict, Iterator, List, Tuple
 
 import pytest
 
-from support import PYTHON, NotifyListener, alive, free_port, parse_http, python_env, read_all
+from support import (
+    PYTHON,
+    NotifyListener,
+    alive,
+    free_port,
+    parse_http,
+    python_env,
+    read_all,
+    run_wrk,
+    wrk_counts,
+)
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="fork+exec hand-over is tested on Linux"
@@ -177,7 +185,8 @@ def test_a_new_process_that_fails_to_start_leaves_the_old_one_serving(
     tmp_path: Path, notify: NotifyListener
 ) -> None:
     service = Service(tmp_path, "127.0.0.1", 1, service_env(notify))
-    version, first = service.wait_serving()
+    assert service.wait_serving()[0] == "v1"
+    first = service.first.pid
     service.set_version("broken")
     os.kill(first, signal.SIGHUP)
     deadline = time.monotonic() + 30
@@ -193,41 +202,13 @@ def test_a_new_process_that_fails_to_start_leaves_the_old_one_serving(
     service.stop(service.wait_version("v3"))
 
 
-WRK_SCRIPT = "wrk.headers['Connection'] = 'close'\n"
-
-
-def wrk_counts(output: str) -> Dict[str, int]:
-    counts = {"requests": int(re.search(r"(\d+) requests in", output).group(1))}  # type: ignore[union-attr]
-    errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    for index, name in enumerate(("connect", "read", "write", "timeout"), 1):
-        counts[name] = int(errors.group(index)) if errors else 0
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    counts["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
-    return counts
-
-
-def run_wrk(url: str, seconds: int, directory: Path) -> subprocess.Popen[str]:
-    wrk = shutil.which("wrk")
-    if wrk is None:
-        pytest.skip("wrk is not installed (scripts/install-system-tools installs it as root)")
-    (directory / "close.lua").write_text(WRK_SCRIPT)
-    return subprocess.Popen(
-        [wrk, "-t1", "-c8", f"-d{seconds}s", "-s", str(directory / "close.lua"), url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_a_restart_every_second_under_load_refuses_and_fails_nothing(
     tmp_path: Path, notify: NotifyListener, workers: int
 ) -> None:
     service = Service(tmp_path, "127.0.0.1", workers, service_env(notify))
-    _, pid = service.wait_serving()
+    assert service.wait_serving()[0] == "v1"
     current = service.first.pid
     load = run_wrk(f"http://127.0.0.1:{service.port}/", 10, tmp_path)
     restarts: List[int] = []

@@ -21,11 +21,10 @@ import socket
 import stat
 import subprocess
 import sys
-import tempfile
 import textwrap
 import time
 from pathlib import Path
-from typing import Iterator, List, Tuple
+from typing import List, Tuple
 
 import pytest
 
@@ -38,6 +37,7 @@ from support import (
     free_port,
     nginx,
     parse_http,
+    public_directory,
     python_env,
     read_all,
     serving,
@@ -94,17 +94,6 @@ def privileged_free_port() -> int:
                 continue
             return port
     pytest.skip("no free port below 1024")
-
-
-@contextlib.contextmanager
-def public_directory() -> Iterator[Path]:
-    """A directory ``nobody`` may enter (pytest's tmp_path is private to root)."""
-    path = Path(tempfile.mkdtemp(prefix="picohttp-site-"))
-    try:
-        path.chmod(0o755)
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def test_the_spec_example_serves_port_80_as_an_unprivileged_user_under_socket_activation() -> None:
