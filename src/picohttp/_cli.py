@@ -54,6 +54,17 @@ def load_handler(spec: str) -> Callable[..., Any]:
     return target  # type: ignore[no-any-return]
 
 
+def _octal(text: str) -> int:
+    """``--socket-mode``'s permissions, in octal as chmod takes them (``660``, ``0o660``)."""
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal mode such as 660") from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a mode from 000 to 777")
+    return mode
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="picohttp",
@@ -83,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--socket-mode",
-        type=lambda text: int(text, 8),
+        type=_octal,
         default=0o660,
         metavar="OCTAL",
         help="permissions of a unix:PATH socket file (default 660)",

@@ -203,6 +203,12 @@ class HttpServer:
             raise ValueError(f"maxThreads must be a positive int, not {maxThreads!r}")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive int, not {workers!r}")
+        if fd is not None and (isinstance(fd, bool) or not isinstance(fd, int) or fd < 0):
+            raise ValueError(f"fd must be a descriptor number (an int >= 0), not {fd!r}")
+        if isinstance(socketMode, bool) or not isinstance(socketMode, int):
+            raise ValueError(f"socketMode must be an int such as 0o660, not {socketMode!r}")
+        if not 0 <= socketMode <= 0o777:
+            raise ValueError(f"socketMode must be from 0o000 to 0o777, not {oct(socketMode)}")
         self.handler = handler
         self.args: Tuple[Any, ...] = tuple(args)
         self.threads = threads
@@ -289,7 +295,16 @@ class HttpServer:
             for sock in sockets:
                 _defer_accept(sock)
             if workers == 1 and len(sockets) > 1:
-                log.warning("picohttp serves only the first of %d sockets handed to it", len(fds))
+                # Closed, not kept: a socket of a SO_REUSEPORT group that nobody accepts on
+                # would hold the connections the kernel gives it.
+                log.warning(
+                    "picohttp serves only the first of the %d sockets handed to it; closing %s",
+                    len(sockets),
+                    ", ".join(describe(sock) for sock in sockets[1:]),
+                )
+                for sock in sockets[1:]:
+                    sock.close()
+                del sockets[1:]
             log.info(
                 "picohttp serving the socket it was handed (descriptor %d: %s)",
                 fds[0],

@@ -24,7 +24,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import List, Tuple
+from typing import Dict, List, Tuple
 
 import pytest
 
@@ -159,6 +159,76 @@ def test_the_spec_example_serves_port_80_as_an_unprivileged_user_under_socket_ac
             _, stderr = process.communicate(timeout=30)
         assert process.returncode == 0, stderr
         assert b"Traceback" not in stderr
+
+
+def test_one_process_handed_two_sockets_serves_the_first_and_closes_the_other(
+    tmp_path: Path,
+) -> None:
+    """Kept open, the second would hold the connections the kernel queued on it, unanswered."""
+    activate = shutil.which("systemd-socket-activate")
+    if activate is None:
+        pytest.skip("systemd-socket-activate is not installed (Debian package systemd)")
+    first, second = free_port(), free_port()
+    (tmp_path / "index.html").write_text("first")
+    process = subprocess.Popen(
+        [activate, "-l", f"127.0.0.1:{first}", "-l", f"127.0.0.1:{second}",
+         "-E", f"PYTHONPATH={python_env()['PYTHONPATH']}",
+         PYTHON, "-m", "picohttp", "-d", str(tmp_path)],
+        env=python_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        assert process.stderr is not None
+        for _ in range(2):
+            assert b"Listening on" in process.stderr.readline()
+        assert tcp_get(first, "/index.html", timeout=30) == (200, b"first")
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", second), timeout=5).close()
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert b"serves only the first of the 2 sockets handed to it; closing port" in stderr
+
+
+@pytest.mark.parametrize(
+    ("keywords", "message"),
+    [
+        ({"socketMode": "660"}, "socketMode must be an int"),
+        ({"socketMode": 0o1777}, "socketMode must be from 0o000 to 0o777"),
+        ({"fd": -1}, "fd must be a descriptor number"),
+        ({"fd": "3"}, "fd must be a descriptor number"),
+    ],
+)
+def test_fd_and_socket_mode_are_checked(keywords: Dict[str, object], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        picohttp.HttpServer(0, show_client, start=False, **keywords)  # type: ignore[arg-type]
+
+
+def test_the_socket_mode_option(tmp_path: Path) -> None:
+    path = tmp_path / "app.sock"
+    process = subprocess.Popen(
+        [PYTHON, "-m", "picohttp", "--bind", f"unix:{path}", "--socket-mode", "600", "-q"],
+        env=python_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        assert f"on unix:{path}" in process.stdout.readline().decode()  # where, once bound
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=30)
+    assert process.returncode == 0 and not path.exists()
+    bad = subprocess.run(
+        [PYTHON, "-m", "picohttp", "--bind", f"unix:{path}", "--socket-mode", "rw"],
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "'rw' is not an octal mode" in bad.stderr
 
 
 def test_the_fd_option_serves_a_socket_its_parent_opened(tmp_path: Path) -> None:
@@ -481,5 +551,24 @@ def test_a_stuck_loop_stops_the_watchdog_pings(tmp_path: Path) -> None:
         assert after is not None and after[2] == "WATCHDOG=1"  # pinging again
     finally:
         process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+        notify.close()
+
+
+def test_with_workers_the_parent_is_ready_and_pings(tmp_path: Path) -> None:
+    """systemd's main process is the parent: READY=1, WATCHDOG=1 and STOPPING=1 come from it."""
+    notify = NotifyListener(tmp_path)
+    process, port = notified_app(tmp_path, notify, workers=2)
+    try:
+        assert notify.until("READY=1")[-1][1] == process.pid
+        wait_for_port(port, process=process)
+        pings = [notify.receive(5) for _ in range(3)]
+        assert all(p is not None and p[1:] == (process.pid, "WATCHDOG=1") for p in pings), pings
+        process.send_signal(signal.SIGTERM)
+        assert notify.until("STOPPING=1")[-1][1] == process.pid
+        assert process.wait(30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
         process.communicate(timeout=30)
         notify.close()
