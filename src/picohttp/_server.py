@@ -38,7 +38,14 @@ from ._send import (
 )
 from ._serializer import FileBody, StreamBody
 from ._static import staticResource
-from ._systemd import Notifier, adopt_listener, describe, listen_fds, watchdog_interval
+from ._systemd import (
+    Notifier,
+    adopt_listener,
+    describe,
+    has_terminal,
+    listen_fds,
+    watchdog_interval,
+)
 from ._unix import DEFAULT_MODE, bind_unix, file_identity, remove_socket_file, unix_path
 
 TYPE_CHECKING = False
@@ -159,9 +166,10 @@ class HttpServer:
     (systemd socket activation) the server serves the socket it was handed,
     whatever ``port`` and ``host`` say; with ``NOTIFY_SOCKET`` it sends
     ``READY=1`` once serving, ``STOPPING=1`` at stop and ``WATCHDOG=1`` every
-    half ``WATCHDOG_USEC``.  A blocking server on the main thread restarts on
-    SIGHUP without closing its socket: a fresh process (the same command)
-    takes it over, and this one stops once the new one serves.
+    half ``WATCHDOG_USEC``.  A blocking server on the main thread of a
+    process without a terminal restarts on SIGHUP without closing its
+    socket: a fresh process (the same command) takes it over, and this one
+    stops once the new one serves (in a terminal, SIGHUP stops it).
 
     The socket is bound here, so a busy port or a privileged one raises
     ``OSError`` at once; ``port=0`` picks a free port and ``server.port``
@@ -578,7 +586,9 @@ class HttpServer:
                 restore.append((signum, signal.signal(signum, on_signal)))
         hangup = getattr(signal, "SIGHUP", None)
         if hangup is not None and signal.getsignal(hangup) is signal.SIG_DFL:
-            restore.append((hangup, signal.signal(hangup, on_hangup)))
+            # In a terminal SIGHUP says it closed: stop, rather than go on in the background.
+            handler = on_signal if has_terminal() else on_hangup
+            restore.append((hangup, signal.signal(hangup, handler)))
         return restore
 
     def _restart(self) -> None:

@@ -136,3 +136,17 @@ def watchdog_interval() -> Optional[float]:
     if pid is not None and pid != str(os.getpid()):
         return None
     return int(usec) / 2e6
+
+
+def has_terminal() -> bool:
+    """Whether this process has a controlling terminal (then SIGHUP means it was closed).
+
+    A service (systemd, a supervisor, ``setsid``) has none: there SIGHUP asks
+    for a restart, as for gunicorn and nginx.
+    """
+    try:
+        fd = os.open("/dev/tty", os.O_RDONLY | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True

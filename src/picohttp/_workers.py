@@ -399,7 +399,11 @@ class Supervisor:
             self.restart()
 
         if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
-            restore.append((signal.SIGHUP, signal.signal(signal.SIGHUP, on_hangup)))
+            from ._systemd import has_terminal
+
+            # In a terminal SIGHUP says it closed: stop, rather than go on in the background.
+            handler = on_signal if has_terminal() else on_hangup
+            restore.append((signal.SIGHUP, signal.signal(signal.SIGHUP, handler)))
         return restore
 
     # -- in the worker ---------------------------------------------------------

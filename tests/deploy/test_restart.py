@@ -11,6 +11,7 @@ none is refused.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -18,7 +19,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Dict, Iterator, List, Tuple
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 import pytest
 
@@ -59,7 +60,15 @@ APP = textwrap.dedent(
 class Service:
     """The application started in ``directory``; after restarts, other processes serve it."""
 
-    def __init__(self, directory: Path, host: str, workers: int, env: Dict[str, str]) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        host: str,
+        workers: int,
+        env: Dict[str, str],
+        prefix: Sequence[str] = (),
+        stdin: Optional[int] = None,
+    ) -> None:
         self.directory = directory
         self.unix = host[5:] if host.startswith("unix:") else None
         self.port = 0 if self.unix else free_port()
@@ -67,12 +76,16 @@ class Service:
         self.set_version("v1")
         self.err = open(directory / "server.err", "wb")  # noqa: SIM115 - closed in stop()
         # Files, not pipes: the processes that take over inherit them and outlive this Popen.
+        # A session of its own, as a service has: no controlling terminal, even when the tests
+        # run in one (a terminal's SIGHUP means it closed, and stops the server).
         self.first = subprocess.Popen(
-            [PYTHON, "app.py", str(self.port), host, str(workers)],
+            [*prefix, PYTHON, "app.py", str(self.port), host, str(workers)],
             cwd=directory,
             env=env,
+            stdin=stdin,
             stdout=self.err,
             stderr=self.err,
+            start_new_session=not prefix,
         )
 
     def set_version(self, version: str) -> None:
@@ -133,11 +146,28 @@ class Service:
         self.err.close()
 
 
+def processes_in(directory: Path) -> List[int]:
+    """The processes whose working directory is under ``directory`` (Linux: /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cwd = os.readlink(f"/proc/{entry}/cwd")
+            except OSError:
+                continue
+            if cwd == str(directory) or cwd.startswith(f"{directory}/"):
+                found.append(int(entry))
+    return found
+
+
 @pytest.fixture
 def notify(tmp_path: Path) -> Iterator[NotifyListener]:
     listener = NotifyListener(tmp_path)
     yield listener
     listener.close()
+    # A failed test may leave a successor serving (it is nobody's child): none outlives it.
+    for pid in processes_in(tmp_path):
+        os.kill(pid, signal.SIGKILL)
 
 
 def service_env(notify: NotifyListener) -> Dict[str, str]:
@@ -200,6 +230,32 @@ def test_a_new_process_that_fails_to_start_leaves_the_old_one_serving(
     os.kill(first, signal.SIGHUP)
     assert service.first.wait(30) == 0
     service.stop(service.wait_version("v3"))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_in_a_terminal_sighup_stops_the_server_instead(
+    tmp_path: Path, notify: NotifyListener, workers: int
+) -> None:
+    """Closing a terminal sends SIGHUP: the server stops; nothing goes on in the background."""
+    setsid = shutil.which("setsid")
+    if setsid is None:
+        pytest.skip("setsid (util-linux) is not installed")
+    primary, secondary = os.openpty()
+    try:
+        # setsid --ctty: a session whose controlling terminal is the pty, as a shell's jobs have.
+        service = Service(
+            tmp_path, "127.0.0.1", workers, service_env(notify), [setsid, "--ctty"], secondary
+        )
+        assert service.wait_serving()[0] == "v1"
+        os.kill(service.first.pid, signal.SIGHUP)
+        assert service.first.wait(30) == 0, service.log()
+        assert "STOPPING=1" in notify.until("STOPPING=1")[-1][2]
+        with pytest.raises(ConnectionRefusedError):
+            service.get()
+        service.err.close()
+    finally:
+        os.close(primary)
+        os.close(secondary)
 
 
 @pytest.mark.slow

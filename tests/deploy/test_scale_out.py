@@ -78,6 +78,7 @@ def instances(
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
+                start_new_session=True,  # no controlling terminal, as under systemd: see SIGHUP
             )
             processes.append(process)
             assert process.stderr is not None
