@@ -24,7 +24,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Dict, Tuple
 
 import pytest
 
@@ -442,33 +442,38 @@ def test_workers_share_one_unix_socket_and_the_parent_removes_it(tmp_path: Path)
     assert not os.path.exists(path)
 
 
-def test_nginx_proxy_pass_to_a_unix_socket(tmp_path: Path) -> None:
-    """deploy/nginx-upstream.conf's ``server unix:...``, with a picohttp on each socket."""
+@pytest.mark.parametrize("recipe", ["proxy_pass", "upstream"])
+def test_nginx_passes_requests_to_picohttp_on_unix_sockets(tmp_path: Path, recipe: str) -> None:
+    """``proxy_pass http://unix:PATH:;`` (deploy/nginx.conf, as the guide says to change it)
+    and deploy/nginx-upstream.conf's ``server unix:...`` lines, a picohttp on each socket."""
     front = free_port()
+    listen = {"listen 80;": f"listen 127.0.0.1:{front};"}
     with public_directory() as run:  # nginx's workers (nobody) cannot enter tmp_path
-        sockets = [str(run / f"app{n}.sock") for n in (1, 2, 3)]
-        nginx_through_unix_sockets(tmp_path, front, sockets)
-
-
-def nginx_through_unix_sockets(tmp_path: Path, front: int, sockets: List[str]) -> None:
-    site = substituted(
-        (DEPLOY / "nginx-upstream.conf").read_text(),
-        {"listen 80;": f"listen 127.0.0.1:{front};"}
-        | {f"/run/picohttp/app{n}.sock": sockets[n - 1] for n in (1, 2, 3)},
-    )
-    with contextlib.ExitStack() as stack:
-        for path in sockets:
-            stack.enter_context(serving(show_client, host=f"unix:{path}", trustProxy=True))
-            # nginx's workers run as nobody: the file's group is theirs, as Group=www-data does.
-            os.chown(path, -1, 65534)
-        stack.enter_context(nginx(site, tmp_path / "nginx", front))
-        for _ in range(6):
-            with socket.create_connection(
-                ("127.0.0.1", front), timeout=15, source_address=("127.0.0.2", 0)
-            ) as sock:
-                sock.sendall(b"GET / HTTP/1.1\r\nHost: pi\r\nConnection: close\r\n\r\n")
-                status, _, _, body = parse_http(read_all(sock, 15))
-            assert (status, body) == (200, b"127.0.0.2 0")
+        if recipe == "proxy_pass":
+            sockets = [str(run / "app.sock")]
+            site = substituted(
+                (DEPLOY / "nginx.conf").read_text(),
+                {**listen, "http://127.0.0.1:8080;": f"http://unix:{sockets[0]}:;"},
+            )
+        else:
+            sockets = [str(run / f"app{n}.sock") for n in (1, 2, 3)]
+            site = substituted(
+                (DEPLOY / "nginx-upstream.conf").read_text(),
+                {**listen, **{f"/run/picohttp/app{n}.sock": sockets[n - 1] for n in (1, 2, 3)}},
+            )
+        with contextlib.ExitStack() as stack:
+            for path in sockets:
+                stack.enter_context(serving(show_client, host=f"unix:{path}", trustProxy=True))
+                # nginx's workers run as nobody: the file's group is theirs (Group=www-data).
+                os.chown(path, -1, 65534)
+            stack.enter_context(nginx(site, tmp_path / "nginx", front))
+            for _ in range(6):
+                with socket.create_connection(
+                    ("127.0.0.1", front), timeout=15, source_address=("127.0.0.2", 0)
+                ) as sock:
+                    sock.sendall(b"GET / HTTP/1.1\r\nHost: pi\r\nConnection: close\r\n\r\n")
+                    status, _, _, body = parse_http(read_all(sock, 15))
+                assert (status, body) == (200, b"127.0.0.2 0")
 
 
 # -- readiness and liveness: NOTIFY_SOCKET --------------------------------------------
