@@ -603,6 +603,8 @@ class HttpServer:
             successor = spawn([self._socket], owns_file=self.owns_socket_file())
         except OSError as exc:
             log.error("picohttp cannot restart (%s); this process keeps serving", exc)
+            if self._notifier is not None:
+                self._notifier.send("READY=1")  # the end of RELOADING=1: still this process
             return
         self._successor = successor
         thread = threading.Thread(

@@ -336,6 +336,8 @@ class Supervisor:
             successor = spawn(sockets, owns_file=self._server.owns_socket_file())
         except OSError as exc:
             log.error("picohttp cannot restart (%s); this process keeps serving", exc)
+            if self.notifier is not None:
+                self.notifier.send("READY=1")  # the end of RELOADING=1: still this process
             return
         self._successor = successor
         assert self._selector is not None

@@ -41,14 +41,19 @@ pytestmark = pytest.mark.skipif(
 
 APP = textwrap.dedent(
     """
-    import os, sys
+    import errno, os, sys
     import picohttp
 
     VERSION = open("version").read().strip()  # read at import: a restart reads it again
     if VERSION == "broken":
         raise SystemExit("this version does not start")
 
+    def no_fork():
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
     def handler(request, response):
+        if request.path[0] == "exhaust-processes":  # from now on, fork() fails as at RLIMIT_NPROC
+            os.fork = no_fork
         response.data = f"{VERSION} {os.getpid()}"
 
     picohttp.HttpServer(int(sys.argv[1]), handler, host=sys.argv[2], workers=int(sys.argv[3]),
@@ -91,7 +96,7 @@ class Service:
     def set_version(self, version: str) -> None:
         (self.directory / "version").write_text(version)
 
-    def get(self, timeout: float = 15) -> Tuple[str, int]:
+    def get(self, timeout: float = 15, target: str = "/") -> Tuple[str, int]:
         """``(version, pid)`` of the process that answered."""
         if self.unix:
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -104,7 +109,7 @@ class Service:
         else:
             sock = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
         with sock:
-            sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            sock.sendall(f"GET {target} HTTP/1.0\r\n\r\n".encode())
             status, _, _, body = parse_http(read_all(sock, timeout))
         assert status == 200
         version, pid = body.decode().split()
@@ -230,6 +235,29 @@ def test_a_new_process_that_fails_to_start_leaves_the_old_one_serving(
     os.kill(first, signal.SIGHUP)
     assert service.first.wait(30) == 0
     service.stop(service.wait_version("v3"))
+
+
+def test_when_no_process_can_be_started_the_old_one_keeps_serving(
+    tmp_path: Path, notify: NotifyListener
+) -> None:
+    service = Service(tmp_path, "127.0.0.1", 1, service_env(notify))
+    assert service.wait_serving()[0] == "v1"
+    first = service.first.pid
+    assert service.get(target="/exhaust-processes") == ("v1", first)
+    os.kill(first, signal.SIGHUP)
+    deadline = time.monotonic() + 30
+    while "cannot restart" not in service.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert (
+        "picohttp cannot restart ([Errno 11] Resource temporarily unavailable); this "
+        "process keeps serving" in service.log()
+    )
+    assert service.get() == ("v1", first)
+    # systemd hears that the reload is over, and that this process still serves.
+    notify.until("RELOADING=1")  # after the READY=1 of the start
+    assert notify.until("READY=1", timeout=5)[-1][1:] == (first, "READY=1")
+    service.stop(first)
+    assert "Traceback" not in service.log()
 
 
 @pytest.mark.parametrize("workers", [1, 2])
