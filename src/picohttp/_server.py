@@ -240,6 +240,12 @@ class HttpServer:
         self._trust_hops = proxy_hops(trustProxy)  # fixed at construction, like _threaded
         self._max_threads = maxThreads
         self.tls = tls
+        self._zero_copy = tls is None  # os.sendfile would bypass TLS
+        self._make_loop: Callable[..., Loop] = Loop
+        if tls is not None:  # ssl is imported only for a TLS server; checked before binding
+            from ._tls import tls_loop
+
+            self._make_loop = tls_loop(tls)
         self._notifier = Notifier.from_environment()
         self._successor: Optional[Successor] = None
         self._handed_over = False  # a successor serves the socket now: no STOPPING=1, no unlink
@@ -255,12 +261,6 @@ class HttpServer:
             if tls is not None or self._trust_hops or self._unix_client is not None
             else None
         )
-        self._zero_copy = tls is None  # os.sendfile would bypass TLS
-        self._make_loop: Callable[..., Loop] = Loop
-        if tls is not None:  # ssl is imported only for a TLS server
-            from ._tls import tls_loop
-
-            self._make_loop = tls_loop(tls)
         self._supervisor: Optional[Supervisor] = None
         if workers != 1:
             from ._workers import Supervisor
