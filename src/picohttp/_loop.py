@@ -144,6 +144,9 @@ class Loop:
         #: The worker pool's ``check``, run when ``check_pool_soon`` asked (threads=True).
         self.pool_check: Optional[Callable[[float], bool]] = None
         self._pool_check_at: Optional[float] = None
+        self._tick: Optional[Callable[[], object]] = None
+        self._tick_every = 0.0
+        self._tick_at: Optional[float] = None
 
     # -- other threads ---------------------------------------------------------
 
@@ -167,6 +170,16 @@ class Loop:
         """Every worker is busy: see in ``STUCK_AFTER`` seconds whether more are needed."""
         if self._pool_check_at is None:
             self._pool_check_at = time.monotonic() + STUCK_AFTER
+
+    def every(self, seconds: float, function: Callable[[], object]) -> None:
+        """Run ``function`` on the loop thread every ``seconds`` (systemd's watchdog ping).
+
+        From the loop thread itself, so a loop that is stuck stops the calls.
+        Set before ``run()``.
+        """
+        self._tick = function
+        self._tick_every = seconds
+        self._tick_at = time.monotonic() + seconds
 
     def request_stop(self) -> None:
         """Begin a graceful stop; safe from any thread and from signal handlers."""
@@ -194,6 +207,9 @@ class Loop:
             if self._pool_check_at is not None:
                 remaining = max(0.0, self._pool_check_at - time.monotonic())
                 timeout = remaining if timeout is None else min(timeout, remaining)
+            if self._tick_at is not None:
+                remaining = max(0.0, self._tick_at - time.monotonic())
+                timeout = remaining if timeout is None else min(timeout, remaining)
             events = select(timeout)
             now = time.monotonic()
             for key, _mask in events:
@@ -215,6 +231,9 @@ class Loop:
             check_at = self._pool_check_at
             if check_at is not None and now >= check_at and self.pool_check is not None:
                 self._pool_check_at = now + STUCK_AFTER if self.pool_check(now) else None
+            if self._tick_at is not None and now >= self._tick_at:
+                self._tick_at = now + self._tick_every
+                self._tick()  # type: ignore[misc]  # set together with _tick_at
             if self._stopping and (self.open <= 0 or now >= self._stop_deadline):
                 break
         self._close_all()
