@@ -12,7 +12,7 @@ KIB = 1024
 MIB = 1024 * KIB
 
 _INTS = ("max_request_line", "max_header_bytes", "max_headers", "max_body", "spool_threshold")
-_SECONDS = ("head_timeout", "read_timeout", "write_timeout")
+_SECONDS = ("head_timeout", "read_timeout", "write_timeout", "min_body_rate")
 
 
 class Limits:
@@ -39,6 +39,11 @@ class Limits:
     write_timeout: float = 30.0
     #: Bodies larger than this go to a temporary file as they arrive.
     spool_threshold: int = 1 * MIB
+    #: ``minBodyRate``: the whole body must be in within ``headTimeout`` of the end of
+    #: the head, plus one second for each ``minBodyRate`` bytes received (else 408),
+    #: so a trickle cannot hold a connection for long; Apache's
+    #: ``RequestReadTimeout body=...,MinRate=500``.
+    min_body_rate: float = 500
 
     def __init__(
         self,
@@ -50,6 +55,7 @@ class Limits:
         read_timeout: float = read_timeout,
         write_timeout: float = write_timeout,
         spool_threshold: int = spool_threshold,
+        min_body_rate: float = min_body_rate,
     ) -> None:
         values = dict(locals())
         del values["self"]
@@ -92,6 +98,7 @@ KEYWORDS = {
     "read_timeout": "readTimeout",
     "write_timeout": "writeTimeout",
     "spool_threshold": "spoolThreshold",
+    "min_body_rate": "minBodyRate",
 }
 
 DEFAULT_LIMITS = Limits()

@@ -124,7 +124,9 @@ class HttpServer:
     ``stopTimeout`` (seconds ``stop()`` lets in-flight requests finish, 5.0),
     and the request limits ``maxRequestLine``, ``maxHeaderBytes``,
     ``maxHeaders``, ``maxBody``, ``headTimeout``, ``readTimeout``,
-    ``writeTimeout`` (see the README's "Limits and hostile input"),
+    ``writeTimeout``, ``minBodyRate`` (500: a request body must be in
+    within ``headTimeout`` of its head plus a second per ``minBodyRate``
+    bytes received, else 408) (see the README's "Limits and hostile input"),
     ``trustProxy`` (behind a reverse proxy: ``True``, or the number of proxies
     in front, makes ``request.client`` and ``request.scheme`` those reported
     in ``X-Forwarded-For`` / ``X-Forwarded-Proto``; never by default),
@@ -156,6 +158,7 @@ class HttpServer:
         headTimeout: float = Limits.head_timeout,
         readTimeout: float = Limits.read_timeout,
         writeTimeout: float = Limits.write_timeout,
+        minBodyRate: float = Limits.min_body_rate,
         trustProxy: Union[bool, int] = False,
         workers: int = 1,
         tls: Optional[ssl.SSLContext] = None,
@@ -181,6 +184,7 @@ class HttpServer:
             head_timeout=headTimeout,
             read_timeout=readTimeout,
             write_timeout=writeTimeout,
+            min_body_rate=minBodyRate,
         )
         if maxConnections is not None and maxConnections < 1:
             raise ValueError(f"maxConnections must be a positive int, not {maxConnections!r}")
@@ -228,7 +232,7 @@ class HttpServer:
         self._loop = self._make_loop(
             sock,
             self.limits,
-            self._dispatch_to_pool if self._threaded else self._respond,
+            self._dispatch_to_pool if self._threaded else self._respond_in_order,
             self.maxConnections,
             self.stopTimeout,
         )
@@ -446,7 +450,28 @@ class HttpServer:
             self._loop.check_pool_soon()
 
     def _work(self, item: Tuple[Any, Tuple[str, int], HttpRequest, int]) -> None:
-        self._respond(*item)
+        try:
+            self._respond(*item)
+        except BaseException:  # run_handler answers the handler's own; this is ours
+            self._respond_failed(item[0], item[2])
+
+    def _respond_in_order(
+        self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
+    ) -> None:
+        """``_respond`` on the loop thread (threads=False); a failure ends this connection only."""
+        try:
+            self._respond(sock, client, request, leftover)
+        except KeyboardInterrupt:
+            raise  # the main thread's Ctrl-C: the server's own signal handling decides
+        except BaseException:
+            self._respond_failed(sock, request)
+
+    def _respond_failed(self, sock: Any, request: HttpRequest) -> None:
+        """Something failed past the handler before the response was handed on: free the slot."""
+        log.exception("responding to %s %s failed; connection closed", request.method, request.uri)
+        if sock.fileno() >= 0:  # not closed already on the way
+            abort(sock)
+            self._close(sock)
 
     def _respond(
         self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
