@@ -261,6 +261,8 @@ class Loop:
                 and (self._starved_since is None or self._may_retry_accept(now))
             ):
                 self._resume_accepting()
+                if self._starved_since is not None:
+                    self._retry_accept(now)
             if heap and heap[0][0] <= now:
                 self._expire(now)
             check_at = self._pool_check_at
@@ -345,6 +347,17 @@ class Loop:
                 now - since,
                 self._accept_failures,
             )
+
+    def _retry_accept(self, now: float) -> None:
+        """Try at once: the pause ends only on an accept that finds the backlog empty.
+
+        (The selector would not say so: with no client waiting, the listener is
+        never readable, and accept() at EMFILE fails even then.)
+        """
+        try:
+            self._accept(now)
+        except Exception:
+            self._event_failed(_ACCEPT)
 
     def _may_retry_accept(self, now: float) -> bool:
         """Paused for descriptors: has one of ours closed since, or is it time to try anyway?"""
