@@ -406,6 +406,11 @@ class Loop:
                 sock.close()
                 self.open -= 1
                 continue
+            except Exception:  # MemoryError, a bug: this connection only (the try costs nothing)
+                log.exception("unexpected error on the connection from %s; closed", client[0])
+                sock.close()
+                self.open -= 1
+                continue
             if parsed is not None:
                 dispatch(sock, client, parsed[0], parsed[1])
                 continue

@@ -249,3 +249,58 @@ def test_a_send_that_fails_on_the_machine_closes_that_connection_only(
         assert calls
         monkeypatch.setattr(os, "sendfile", real_sendfile)
         assert parse_response(exchange_raw(server.port, b"GET /x HTTP/1.0\r\n\r\n"))[2] == b"ok"
+
+
+def exits_midway(request: picohttp.HttpRequest, response: picohttp.HttpResponse) -> None:
+    if request.path[0] != "stream":
+        response.data = "fine"
+        return
+
+    def pieces() -> Iterator[bytes]:
+        for _ in range(16):
+            yield b"s" * MIB  # more than the socket takes at once: later pieces on the loop
+        raise SystemExit(3)
+
+    response.data = pieces()
+
+
+def test_a_stream_raising_system_exit_midway_is_cut_and_the_server_goes_on(threads: bool) -> None:
+    """threads=False pulls pieces on the loop thread: SystemExit there must not end the loop."""
+    with picohttp_log() as log, attacked(exits_midway, threads=threads) as server:
+        for _ in range(3):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)  # the socket fills
+            with sock:
+                sock.connect(("127.0.0.1", server.port))
+                sock.sendall(b"GET /stream HTTP/1.0\r\n\r\n")
+                raw = read_all(sock)
+            assert raw.startswith(b"HTTP/1.0 200")
+            assert len(raw) < 17 * MIB  # cut (reset): it cannot pass for complete
+        assert server.running
+        raw = exchange_raw(server.port, b"GET /ok HTTP/1.0\r\n\r\n")
+        assert parse_response(raw)[2] == b"fine"
+        assert len(log.records) == 3
+        assert all(r.exc_info for r in log.records)
+        assert wait_until(lambda: server._loop.open == 0, 5)
+
+
+def test_an_unexpected_error_on_the_accept_fast_path_closes_that_connection_only(
+    threads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A whole request in the first read is parsed right after accept: a failure there too."""
+    from picohttp import _loop
+
+    real_parse = _loop.parse_request
+
+    def parse_request(data: bytes, *args: Any) -> Any:
+        if b"BOOM" in data:
+            raise MemoryError
+        return real_parse(data, *args)
+
+    monkeypatch.setattr(_loop, "parse_request", parse_request)
+    with picohttp_log() as log, attacked(Recorder(), threads=threads) as server:
+        for _ in range(3):
+            assert exchange_raw(server.port, b"GET /BOOM HTTP/1.0\r\n\r\n") == b""
+            assert_normal_request(server.port)
+        assert len(log.records) == 3
+        assert wait_until(lambda: server._loop.open == 0, 5)
