@@ -234,8 +234,9 @@ class Loop:
             if self._pool_check_at is not None:
                 remaining = max(0.0, self._pool_check_at - time.monotonic())
                 timeout = remaining if timeout is None else min(timeout, remaining)
-            if self._retry_accept_at is not None and not self._accepting:
-                remaining = max(0.0, self._retry_accept_at - time.monotonic())
+            retry_at = self._retry_accept_at
+            if retry_at is not None and self._may_wait_to_retry():
+                remaining = max(0.0, retry_at - time.monotonic())
                 timeout = remaining if timeout is None else min(timeout, remaining)
             events = select(timeout)
             now = time.monotonic()
@@ -358,6 +359,10 @@ class Loop:
             self._accept(now)
         except Exception:
             self._event_failed(_ACCEPT)
+
+    def _may_wait_to_retry(self) -> bool:
+        """Paused for descriptors, and nothing else keeps accepting paused (the cap, a stop)."""
+        return not self._accepting and not self._stopping and self.open < self._max_connections
 
     def _may_retry_accept(self, now: float) -> bool:
         """Paused for descriptors: has one of ours closed since, or is it time to try anyway?"""

@@ -33,7 +33,7 @@ CHILD = """
 import logging, os, resource, signal, sys
 import picohttp
 
-limit, cert, key = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+limit, cert, key, cap = int(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4])
 resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
 logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(levelname)s %(message)s")
 
@@ -46,7 +46,7 @@ if cert:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
 server = picohttp.HttpServer(
-    0, handler, host="127.0.0.1", block=False, maxConnections=1000, headTimeout=60, tls=context
+    0, handler, host="127.0.0.1", block=False, maxConnections=cap, headTimeout=60, tls=context
 )
 hoard = []
 
@@ -74,13 +74,15 @@ while True:
 class Child:
     """The server process, its port, its stderr log and its CPU time."""
 
-    def __init__(self, tmp_path: Path, limit: int, cert: str = "", key: str = "") -> None:
+    def __init__(
+        self, tmp_path: Path, limit: int, cert: str = "", key: str = "", cap: int = 1000
+    ) -> None:
         script = tmp_path / "child.py"
         script.write_text(CHILD)
         self.err_path = tmp_path / "child.err"
         self._err = open(self.err_path, "wb")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
-            [PYTHON, str(script), str(limit), cert, key],
+            [PYTHON, str(script), str(limit), cert, key, str(cap)],
             stdout=subprocess.PIPE,
             stderr=self._err,
             env=python_env(),
@@ -232,3 +234,32 @@ def test_descriptors_held_by_connections_pause_accepting_until_one_closes(
     while not pause_lines(child.log())[1] and time.monotonic() < deadline:
         time.sleep(0.05)
     assert len(pause_lines(child.log())[1]) == 1, child.log()
+
+
+def test_a_pause_for_descriptors_that_ends_at_the_connection_cap_does_not_spin(
+    tmp_path: Path, child_factory: List[Child]
+) -> None:
+    """Descriptors come back while clients wait; accepting them reaches maxConnections first."""
+    child = Child(tmp_path, 256, cap=20)
+    child_factory.append(child)
+    child.signal(signal.SIGUSR1, "full")
+    holders = []
+    try:
+        for _ in range(30):  # wait in the backlog; 20 of them then fill the cap
+            sock = connect(child.port)
+            sock.sendall(b"GET /held")
+            holders.append(sock)
+        child.signal(signal.SIGUSR2, "freed")
+        deadline = time.monotonic() + 10
+        while len(child.log()) < 1 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)  # the timer's retry (0.25 s) has accepted up to the cap
+        cpu, start = child.cpu_seconds(), time.monotonic()
+        time.sleep(2.0)  # nothing happens: the CPU the paused server takes meanwhile
+        share = (child.cpu_seconds() - cpu) / (time.monotonic() - start)
+        print(f"at the cap after a pause: {share:.1%} CPU over 2 s")
+        assert share < 0.05, f"{share:.1%} of a core while at the cap"
+    finally:
+        for sock in holders:
+            sock.close()
+    assert get(child.port) == b"served"
