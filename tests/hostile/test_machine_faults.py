@@ -9,6 +9,7 @@ the fault.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
@@ -22,7 +23,7 @@ from attack import Recorder, assert_normal_request, attacked, exchange_raw, pico
 
 import picohttp
 from picohttp import _parser
-from support import connect, parse_response, read_all, wait_until
+from support import connect, parse_response, read_all, serving, wait_until
 
 MIB = 1024 * 1024
 TEMPORARY_FILE = tempfile.TemporaryFile  # the real one, before a test patches it
@@ -304,3 +305,30 @@ def test_an_unexpected_error_on_the_accept_fast_path_closes_that_connection_only
             assert_normal_request(server.port)
         assert len(log.records) == 3
         assert wait_until(lambda: server._loop.open == 0, 5)
+
+
+def test_a_full_disk_under_tls_is_507_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The TLS loop reads bodies through the plain loop's code: the same answer."""
+    import ssl
+
+    trustme = pytest.importorskip("trustme", reason="trustme (dev extra) makes the certificate")
+    ca = trustme.CA()
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda: FailingFile(errno.ENOSPC, 0))
+    head = b"POST /upload HTTP/1.0\r\nContent-Length: %d\r\n\r\n" % (2 * MIB)
+    with serving(Recorder(), tls=server_context) as server:
+        for request in (head, head, b"GET /normal HTTP/1.0\r\n\r\n"):
+            with (
+                connect(server.port) as raw,
+                client_context.wrap_socket(raw, server_hostname="127.0.0.1") as sock,
+            ):
+                sock.sendall(request)
+                with contextlib.suppress(OSError):  # answered and closed mid-upload
+                    for _ in range(32 if request is head else 0):
+                        sock.sendall(b"x" * 65536)
+                status = parse_response(read_all(sock))[0]
+            assert status == (507 if request is head else 200)
+        assert server.running
