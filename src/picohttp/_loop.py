@@ -268,7 +268,7 @@ class Loop:
                 self._expire(now)
             check_at = self._pool_check_at
             if check_at is not None and now >= check_at and self.pool_check is not None:
-                self._pool_check_at = now + STUCK_AFTER if self.pool_check(now) else None
+                self._check_pool(now)
             if self._stopping and (self.open <= 0 or now >= self._stop_deadline):
                 break
         self._close_all()
@@ -287,6 +287,14 @@ class Loop:
                 function(*args)
             except Exception:  # one hand-off failed: the others still run
                 log.exception("picohttp's loop failed to run %r", function)
+
+    def _check_pool(self, now: float) -> None:
+        try:
+            again = self.pool_check is not None and self.pool_check(now)
+        except Exception:  # no thread could start (memory): queued requests wait for the others
+            log.exception("picohttp could not start another handler thread")
+            again = True
+        self._pool_check_at = now + STUCK_AFTER if again else None
 
     def _event_failed(self, target: Any) -> None:
         """Something unexpected while handling ``target``'s event: log it once, close it."""

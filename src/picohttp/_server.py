@@ -19,7 +19,7 @@ import threading
 import time
 from logging import INFO
 
-from ._exchange import access_log, log_access, run_handler
+from ._exchange import access_log, http_date_now, log_access, run_handler
 from ._forwarded import apply_forwarded, proxy_hops
 from ._limits import Limits
 from ._loop import Loop
@@ -35,7 +35,7 @@ from ._send import (
     read_small_file,
     send_stream,
 )
-from ._serializer import FileBody, StreamBody
+from ._serializer import FileBody, StreamBody, error_head
 from ._static import staticResource
 
 TYPE_CHECKING = False
@@ -446,7 +446,26 @@ class HttpServer:
         self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
     ) -> None:
         assert self._pool is not None
-        if self._pool.submit((sock, client, request, leftover)):
+        try:
+            stuck = self._pool.submit((sock, client, request, leftover))
+        except Exception as exc:  # no thread could start (memory, a thread limit): 503, go on
+            log.error(
+                "no handler thread for %s %s (%s); answered 503", request.method, request.uri, exc
+            )
+            linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
+            spool = request._body
+            if spool is not None and type(spool) is not bytes:
+                request._release()
+            head = error_head(
+                503,
+                "no handler thread could start; try again shortly",
+                http_date_now(),
+                retry_after=1,
+            )
+            log_access(client, request, 503, None)
+            self._loop.adopt(sock, client, Writer(head, b""), linger)
+            return
+        if stuck:
             self._loop.check_pool_soon()
 
     def _work(self, item: Tuple[Any, Tuple[str, int], HttpRequest, int]) -> None:

@@ -332,3 +332,32 @@ def test_a_full_disk_under_tls_is_507_too(monkeypatch: pytest.MonkeyPatch) -> No
                 status = parse_response(read_all(sock))[0]
             assert status == (507 if request is head else 200)
         assert server.running
+
+
+def test_no_thread_for_a_handler_is_503_and_the_server_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Thread creation fails (memory, a container's pids limit): 503, then served once it works."""
+    import threading
+
+    real_start = threading.Thread.start
+    failing = threading.Event()
+    failing.set()
+
+    def start(self: threading.Thread) -> None:
+        if failing.is_set() and self.name.startswith("picohttp-worker"):
+            raise RuntimeError("can't start new thread")
+        real_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", start)
+    with picohttp_log() as log, serving(Recorder()) as server:
+        for _ in range(3):
+            status, headers, _ = parse_response(
+                exchange_raw(server.port, b"GET /a HTTP/1.0\r\n\r\n")
+            )
+            assert (status, headers["retry-after"]) == (503, "1")
+        assert len(log.records) == 3
+        assert server._pool is not None and server._pool.size == 0
+        assert wait_until(lambda: server._loop.open == 0, 5), server._loop.open  # slots freed
+        failing.clear()
+        assert_normal_request(server.port)
