@@ -9,6 +9,7 @@ Also here: the per-second ``Date`` cache and the Common Log Format line.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from ._errors import LocalProtocolError, RemoteProtocolError
@@ -27,6 +28,8 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
 log = logging.getLogger("picohttp")
 access_log = logging.getLogger("picohttp.access")
 
+
+_MAIN = threading.main_thread()
 
 _date_second = -1
 _date_text = ""
@@ -51,6 +54,10 @@ def run_handler(
     an unsendable response is logged once and becomes a plain 500, except a
     ``RemoteProtocolError`` (such as ``request.form`` raises for a malformed
     form): the client gets its status and reason, as for a bad request head.
+    A ``BaseException`` that is not an ``Exception`` (``SystemExit`` from
+    argparse, ``GeneratorExit``) is a 500 too, so it frees its connection and
+    never ends the server; only ``KeyboardInterrupt`` on the main thread (a
+    Ctrl-C with ``threads=False``) goes on up.
     """
     response = HttpResponse()
     try:
@@ -64,12 +71,27 @@ def run_handler(
             return _error(exc.status, exc.reason, request.method)
         log.exception("handler %s raised on %s %s", _name(handler), request.method, request.uri)
         return _error(500, "the request handler failed", request.method)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is _MAIN:
+            raise
+        _discard(response.data)
+        log.error(
+            "handler %s raised %s on %s %s",
+            _name(handler),
+            type(exc).__name__,
+            request.method,
+            request.uri,
+            exc_info=True,
+        )
+        return _error(500, "the request handler failed", request.method)
     try:
         result = serialize(response, request.method, http_date_now())
         if isinstance(result[1], StreamBody):
             result[1].prime()  # an iterator that fails at once is still a 500, not a cut 200
         return result
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit from a generator's first piece too
+        if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is _MAIN:
+            raise
         # A LocalProtocolError says what is wrong; anything else (a str with a lone
         # surrogate, headers that are not a dict, ...) is logged with its traceback.
         if isinstance(exc, LocalProtocolError):

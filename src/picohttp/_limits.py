@@ -13,8 +13,8 @@ KIB = 1024
 MIB = 1024 * KIB
 
 _INTS = ("max_request_line", "max_header_bytes", "max_headers", "max_body", "spool_threshold")
-_SECONDS = ("head_timeout", "read_timeout", "write_timeout")
-_FIELDS = (*_INTS[:4], *_SECONDS, "spool_threshold")  # the order of __init__
+_SECONDS = ("head_timeout", "read_timeout", "write_timeout", "min_body_rate")
+_FIELDS = (*_INTS[:4], *_SECONDS[:3], "spool_threshold", "min_body_rate")  # __init__'s order
 
 
 class Limits:
@@ -43,6 +43,11 @@ class Limits:
     #: file as it arrives (nginx's ``client_body_buffer_size``).  Not an
     #: ``HttpServer`` keyword: it bounds the memory of every connection.
     spool_threshold: int = 64 * KIB
+    #: ``minBodyRate``: the whole body must be in within ``headTimeout`` of the end of
+    #: the head, plus one second for each ``minBodyRate`` bytes received (else 408),
+    #: so a trickle cannot hold a connection for long; Apache's
+    #: ``RequestReadTimeout body=...,MinRate=500``.
+    min_body_rate: float = 500
 
     def __init__(
         self,
@@ -54,6 +59,7 @@ class Limits:
         read_timeout: float = read_timeout,
         write_timeout: float = write_timeout,
         spool_threshold: int = spool_threshold,
+        min_body_rate: float = min_body_rate,
     ) -> None:
         values = dict(locals())
         del values["self"]
@@ -96,6 +102,7 @@ KEYWORDS = {
     "head_timeout": "headTimeout",
     "read_timeout": "readTimeout",
     "write_timeout": "writeTimeout",
+    "min_body_rate": "minBodyRate",
 }
 
 

@@ -20,7 +20,14 @@ import threading
 import time
 from logging import INFO
 
-from ._exchange import access_log, body_size, log_access, run_handler
+from ._exchange import (
+    access_log,
+    answer_body_size,
+    body_size,
+    http_date_now,
+    log_access,
+    run_handler,
+)
 from ._forwarded import apply_forwarded, proxy_hops
 from ._limits import Limits
 from ._loop import Loop
@@ -36,7 +43,7 @@ from ._send import (
     read_small_file,
     send_stream,
 )
-from ._serializer import FileBody, StreamBody
+from ._serializer import FileBody, StreamBody, error_head
 from ._static import staticResource
 from ._systemd import (
     Notifier,
@@ -146,7 +153,9 @@ class HttpServer:
     ``stopTimeout`` (seconds ``stop()`` lets in-flight requests finish, 5.0),
     and the request limits ``maxRequestLine``, ``maxHeaderBytes``,
     ``maxHeaders``, ``maxBody``, ``headTimeout``, ``readTimeout``,
-    ``writeTimeout`` (see the README's "Limits and hostile input"),
+    ``writeTimeout``, ``minBodyRate`` (500: a request body must be in
+    within ``headTimeout`` of its head plus a second per ``minBodyRate``
+    bytes received, else 408) (see the README's "Limits and hostile input"),
     ``trustProxy`` (behind a reverse proxy: ``True``, or the number of proxies
     in front, makes ``request.client`` and ``request.scheme`` those reported
     in ``X-Forwarded-For`` / ``X-Forwarded-Proto``; never by default),
@@ -197,6 +206,7 @@ class HttpServer:
         headTimeout: float = Limits.head_timeout,
         readTimeout: float = Limits.read_timeout,
         writeTimeout: float = Limits.write_timeout,
+        minBodyRate: float = Limits.min_body_rate,
         trustProxy: Union[bool, int] = False,
         workers: int = 1,
         tls: Optional[ssl.SSLContext] = None,
@@ -230,6 +240,7 @@ class HttpServer:
             head_timeout=headTimeout,
             read_timeout=readTimeout,
             write_timeout=writeTimeout,
+            min_body_rate=minBodyRate,
         )
         if maxConnections is not None and maxConnections < 1:
             raise ValueError(f"maxConnections must be a positive int, not {maxConnections!r}")
@@ -357,7 +368,7 @@ class HttpServer:
         self._loop = self._make_loop(
             sock,
             self.limits,
-            self._dispatch_to_pool if self._threaded else self._respond,
+            self._dispatch_to_pool if self._threaded else self._respond_in_order,
             self.maxConnections,
             self.stopTimeout,
         )
@@ -668,11 +679,51 @@ class HttpServer:
         self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
     ) -> None:
         assert self._pool is not None
-        if self._pool.submit((sock, client, request, leftover)):
+        try:
+            stuck = self._pool.submit((sock, client, request, leftover))
+        except Exception as exc:  # no thread could start (memory, a thread limit): 503, go on
+            log.error(
+                "no handler thread for %s %s (%s); answered 503", request.method, request.uri, exc
+            )
+            linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
+            spool = request._body
+            if spool is not None and type(spool) is not bytes:
+                request._release()
+            head = error_head(
+                503,
+                "no handler thread could start; try again shortly",
+                http_date_now(),
+                retry_after=1,
+            )
+            log_access(client, request, 503, answer_body_size(head))
+            self._loop.adopt(sock, client, Writer(head, b""), linger)
+            return
+        if stuck:
             self._loop.check_pool_soon()
 
     def _work(self, item: Tuple[Any, Tuple[str, int], HttpRequest, int]) -> None:
-        self._respond(*item)
+        try:
+            self._respond(*item)
+        except BaseException:  # run_handler answers the handler's own; this is ours
+            self._respond_failed(item[0], item[2])
+
+    def _respond_in_order(
+        self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
+    ) -> None:
+        """``_respond`` on the loop thread (threads=False); a failure ends this connection only."""
+        try:
+            self._respond(sock, client, request, leftover)
+        except KeyboardInterrupt:
+            raise  # the main thread's Ctrl-C: the server's own signal handling decides
+        except BaseException:
+            self._respond_failed(sock, request)
+
+    def _respond_failed(self, sock: Any, request: HttpRequest) -> None:
+        """Something failed past the handler before the response was handed on: free the slot."""
+        log.exception("responding to %s %s failed; connection closed", request.method, request.uri)
+        if sock.fileno() >= 0:  # not closed already on the way
+            abort(sock)
+            self._close(sock)
 
     def _respond(
         self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
