@@ -39,7 +39,7 @@ from ._limits import Limits
 from ._message import HttpRequest
 from ._parser import RequestParser, TlsHandshakeError, parse_request
 from ._pool import STUCK_AFTER
-from ._send import DONTWAIT, WOULD_BLOCK, Writer, abort
+from ._send import DONTWAIT, WOULD_BLOCK, StreamWriter, Writer, abort
 from ._serializer import error_head
 
 TYPE_CHECKING = False
@@ -144,6 +144,8 @@ class Loop:
         #: The worker pool's ``check``, run when ``check_pool_soon`` asked (threads=True).
         self.pool_check: Optional[Callable[[float], bool]] = None
         self._pool_check_at: Optional[float] = None
+        #: Called on the loop thread when a stop begins (threads=True: shut the streams down).
+        self.stop_hook: Optional[Callable[[], object]] = None
 
     # -- other threads ---------------------------------------------------------
 
@@ -507,15 +509,22 @@ class Loop:
         self._listener.close()  # new connections are refused from here on
         for key in list(self._selector.get_map().values()):
             conn = key.data
-            if (
-                isinstance(conn, Connection)
-                and conn.phase == READING
-                and conn.parser is not None
-                and not conn.parser.head_done
-            ):
+            if not isinstance(conn, Connection):
+                continue
+            if conn.phase == READING and conn.parser is not None and not conn.parser.head_done:
                 self.close(conn)  # no request yet: nothing in flight to finish
+            elif conn.phase == WRITING and type(conn.writer) is StreamWriter:
+                # A stream (threads=False) may never end: closing the writer closes
+                # its generator, which sees GeneratorExit at its yield.
+                self.close(conn)
+        if self.stop_hook is not None:
+            self.stop_hook()
 
-    def _close_all(self) -> None:
+    def _close_all(self, interrupted: bool = False) -> None:
+        """Close every connection and the loop's own sockets; say what was cut short.
+
+        ``interrupted``: a second Ctrl-C cut the stop short (the timeout did not run out).
+        """
         dropped = 0
         for key in list(self._selector.get_map().values()):
             conn = key.data
@@ -523,11 +532,17 @@ class Loop:
                 dropped += 1
                 self.close(conn)
         if dropped or self.open > 0:
-            log.warning(
-                "stopped with %d connection(s) still open after the %.1f s stop timeout",
-                max(dropped, self.open),
-                self._stop_timeout,
-            )
+            count = max(dropped, self.open)
+            if interrupted:
+                log.warning("interrupted again: closed %d connection(s) still open", count)
+            elif self._stopping and time.monotonic() >= self._stop_deadline:
+                log.warning(
+                    "stopped with %d connection(s) still open after the %.1f s stop timeout",
+                    count,
+                    self._stop_timeout,
+                )
+            else:
+                log.warning("closed %d connection(s) still open", count)
         self._selector.close()
         self._wake_reader.close()
         self._wake_writer.close()

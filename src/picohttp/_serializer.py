@@ -373,13 +373,16 @@ def _close_body(body: Body) -> None:
         body.close()
 
 
-def error_head(status: int, reason: str, date: str) -> bytes:
-    """A complete short plain-text response for a protocol error or a 500."""
+def error_head(status: int, reason: str, date: str, extra: str = "") -> bytes:
+    """A complete short plain-text response for a protocol error or a 500.
+
+    ``extra``: more header lines, each ending in CRLF (``Retry-After`` of a 503).
+    """
     message = f"{status} {REASONS.get(status, '')}: {reason}\n".encode("utf-8", "replace")
     return (
         f"HTTP/1.0 {status} {REASONS.get(status, '')}\r\n"
         f"Content-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(message)}\r\n"
-        f"Date: {date}\r\n"
+        f"Date: {date}\r\n{extra}"
         f"Connection: close\r\n\r\n"
     ).encode("latin-1") + message

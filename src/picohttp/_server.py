@@ -19,7 +19,7 @@ import threading
 import time
 from logging import INFO
 
-from ._exchange import access_log, log_access, run_handler
+from ._exchange import access_log, http_date_now, log_access, run_handler
 from ._forwarded import apply_forwarded, proxy_hops
 from ._limits import Limits
 from ._loop import Loop
@@ -35,8 +35,9 @@ from ._send import (
     read_small_file,
     send_stream,
 )
-from ._serializer import FileBody, StreamBody
+from ._serializer import FileBody, StreamBody, error_head
 from ._static import staticResource
+from ._streams import MAX_STREAMS, RETRY_AFTER, STREAM_GRACE, OpenStream, Streams
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
@@ -121,6 +122,8 @@ class HttpServer:
     Keywords beyond the spec (all optional): ``host`` (default: every
     interface, IPv6 and IPv4), ``maxThreads`` (cap on handler threads, 32),
     ``maxConnections`` (open connections before new ones wait in the backlog),
+    ``maxStreams`` (``threads=True``: streamed responses, each on a thread of
+    its own outside ``maxThreads``, open at once; more get 503, 256),
     ``stopTimeout`` (seconds ``stop()`` lets in-flight requests finish, 5.0),
     and the request limits ``maxRequestLine``, ``maxHeaderBytes``,
     ``maxHeaders``, ``maxBody``, ``headTimeout``, ``readTimeout``,
@@ -148,6 +151,7 @@ class HttpServer:
         host: Optional[str] = None,
         maxThreads: int = 32,
         maxConnections: Optional[int] = None,
+        maxStreams: int = MAX_STREAMS,
         stopTimeout: float = 5.0,
         maxRequestLine: int = Limits.max_request_line,
         maxHeaderBytes: int = Limits.max_header_bytes,
@@ -166,6 +170,8 @@ class HttpServer:
             raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
         if isinstance(maxThreads, bool) or not isinstance(maxThreads, int) or maxThreads < 1:
             raise ValueError(f"maxThreads must be a positive int, not {maxThreads!r}")
+        if isinstance(maxStreams, bool) or not isinstance(maxStreams, int) or maxStreams < 1:
+            raise ValueError(f"maxStreams must be a positive int, not {maxStreams!r}")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive int, not {workers!r}")
         self.handler = handler
@@ -190,6 +196,7 @@ class HttpServer:
         self.trustProxy = trustProxy
         self._trust_hops = proxy_hops(trustProxy)  # fixed at construction, like _threaded
         self._max_threads = maxThreads
+        self.maxStreams = maxStreams
         self.tls = tls
         # Fixed at construction: the hot path pays one attribute check for both.
         self._before_handler: Optional[Callable[[HttpRequest], Tuple[str, int]]] = (
@@ -232,8 +239,11 @@ class HttpServer:
             self.maxConnections,
             self.stopTimeout,
         )
+        self._streams: Optional[Streams] = None
         if self._pool is not None:
             self._loop.pool_check = self._pool.check
+            self._streams = Streams(self.maxStreams, self._loop.released)
+            self._loop.stop_hook = self._streams.stop
 
     def _serve_worker(self, sock: socket.socket, number: int) -> None:
         """Be worker ``number`` of a ``workers=N`` server: serve ``sock`` until SIGTERM.
@@ -331,7 +341,9 @@ class HttpServer:
         if ident == self._loop.thread_id:
             return True
         pool = self._pool
-        return pool is not None and any(t.ident == ident for t in pool._threads)
+        if pool is not None and any(t.ident == ident for t in pool._threads):
+            return True
+        return self._streams is not None and self._streams.owns(ident)
 
     @property
     def running(self) -> bool:
@@ -377,7 +389,7 @@ class HttpServer:
             except KeyboardInterrupt:  # a second Ctrl-C: stop now
                 log.info("interrupted again: closing at once")
                 at_once = True
-                self._loop_failed()
+                self._loop_failed(interrupted=True)
             finally:
                 if wake_fd >= 0:  # the loop is gone: nothing reads its wake-up socket now
                     signal.set_wakeup_fd(previous_wake_fd)
@@ -388,7 +400,7 @@ class HttpServer:
                     self._finish(at_once)
                 except KeyboardInterrupt:
                     log.info("interrupted again: closing at once")
-                    self._loop_failed()
+                    self._loop_failed(interrupted=True)
                     self._finish(at_once=True)
         finally:
             for signum, previous in restore:
@@ -407,6 +419,15 @@ class HttpServer:
             log.info("signal %d: stopping", signum)
             self._stop_requested = True
             self._loop.request_stop()
+            pool = self._pool
+            busy = pool.size - pool.idle if pool is not None else 0
+            if busy > 0:  # say why the stop may take a while (streams do not count)
+                log.warning(
+                    "stopping: waiting up to %.1f s for %d request(s) in progress%s",
+                    self.stopTimeout,
+                    busy,
+                    " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "",
+                )
 
         for signum, default in (
             (signal.SIGINT, signal.default_int_handler),
@@ -416,10 +437,10 @@ class HttpServer:
                 restore.append((signum, signal.signal(signum, on_signal)))
         return restore
 
-    def _loop_failed(self) -> None:
+    def _loop_failed(self, interrupted: bool = False) -> None:
         try:
             self._socket.close()
-            self._loop._close_all()
+            self._loop._close_all(interrupted)
         except Exception:
             log.debug("cleanup after a loop failure failed", exc_info=True)
 
@@ -430,8 +451,27 @@ class HttpServer:
             # down at stop(), not a second stopTimeout of their own.
             left = 0.0 if at_once else self._loop._stop_deadline - time.monotonic()
             still = self._pool.shutdown(max(0.0, left))
-            if still:
-                log.warning("%d handler(s) still running after stop()", still)
+            if still and at_once:
+                log.warning("interrupted again: left %d handler(s) running", still)
+            elif still:
+                log.warning(
+                    "%d handler(s) still running after the %.1f s stop timeout",
+                    still,
+                    self.stopTimeout,
+                )
+        if self._streams is not None:
+            self._streams.stop()  # the loop did so at the stop, unless it failed first
+            # Stream generators see GeneratorExit at their next yield: a short
+            # wait lets their finally blocks run, without the stop waiting on them.
+            left = self._loop._stop_deadline - time.monotonic()
+            grace = 0.0 if at_once else max(0.0, min(STREAM_GRACE, left))
+            waiting = self._streams.join(grace)
+            if waiting:
+                log.info(
+                    "%d stream generator(s) still waiting for their next piece; "
+                    "left to end with the process",
+                    waiting,
+                )
         self._socket.close()
         self._stopped.set()
         log.info("picohttp on port %d stopped", self.port)
@@ -466,6 +506,12 @@ class HttpServer:
             spool = request._body
             if spool is not None and type(spool) is not bytes:
                 request._release()  # a body spooled to a temporary file, and its uploads
+        if (
+            self._streams is not None
+            and isinstance(body, StreamBody)
+            and not self._streams.reserve()
+        ):
+            head, body, status, length = self._refuse_stream(body)
         if access_log.isEnabledFor(INFO):
             log_access(client, request, status, length)
         writer: Optional[Writer] = None
@@ -492,23 +538,15 @@ class HttpServer:
                     return
             else:
                 writer = Writer(data[sent:], b"")
-        elif isinstance(body, StreamBody) and self._threaded:
-            # A worker may block on the iterator and on the client; the loop may not
-            # (threads=False): there a StreamWriter pulls a piece each time the socket drains.
-            try:
-                send_stream(sock, head, body, self.limits.write_timeout)
-            except OSError as exc:
-                log.debug("%s: streamed response ended early (%s)", client[0], exc)
-            except Exception:
-                # The head is out: no 500 can follow.  A reset tells the client
-                # the response is incomplete (a clean close would look complete).
-                log.exception(
-                    "streamed response to %s %s failed midway", request.method, request.uri
-                )
-                abort(sock)
-                self._close(sock)
+        elif isinstance(body, StreamBody) and self._streams is not None:
+            # A thread of its own may block on the iterator and on the client; the
+            # worker goes back to the pool (a stream may last for hours), and the
+            # loop may not block at all (threads=False): there a StreamWriter pulls
+            # a piece each time the socket drains.
+            if self._streams.start(sock, self._stream, client, request, head, body):
                 return
-            sock.setblocking(False)  # back to the loop's mode for a lingering close
+            head, body, status, length = self._refuse_stream(body)
+            writer = Writer(head, b"")
         else:
             body_writer = (
                 StreamWriter(head, body)
@@ -538,6 +576,61 @@ class HttpServer:
             loop.call_soon(loop.adopt, sock, client, writer, linger)
         else:
             loop.adopt(sock, client, writer, linger)
+
+    def _stream(
+        self,
+        stream: OpenStream,
+        client: Tuple[str, int],
+        request: HttpRequest,
+        head: bytes,
+        body: StreamBody,
+    ) -> None:
+        """Send a streamed response, on the stream's own thread (``Streams.start``)."""
+        sock = stream.sock
+        streams = self._streams
+        assert streams is not None
+        failed = False
+        try:
+            send_stream(sock, head, body, self.limits.write_timeout)
+        except OSError as exc:  # the client left, stopped reading, or a stop shut it down
+            log.debug("%s: streamed response ended early (%s)", client[0], exc)
+        except BaseException:
+            # The head is out: no 500 can follow.  A reset tells the client
+            # the response is incomplete (a clean close would look complete).
+            log.exception("streamed response to %s %s failed midway", request.method, request.uri)
+            failed = True
+        if not streams.end(stream):
+            sock.close()  # a stop shut it down and counted it closed already
+            return
+        if failed:
+            abort(sock)
+            self._close(sock)
+            return
+        sock.setblocking(False)  # back to the loop's mode for a lingering close
+        linger = request._body is None and request.method not in _NO_BODY
+        self._loop.call_soon(self._loop.adopt, sock, client, None, linger)
+
+    def _refuse_stream(self, body: StreamBody) -> Tuple[bytes, bytes, int, None]:
+        """503 with ``Retry-After`` for a stream past ``maxStreams``; its generator is closed.
+
+        (A HEAD never gets here: its generator is closed unstarted, and it costs no stream.)
+        """
+        try:
+            body.close()  # GeneratorExit at its first yield: its finally runs
+        except Exception:
+            log.debug("closing a refused stream's generator failed", exc_info=True)
+        if self._streams is not None and self._streams.first_refusal():
+            log.warning(
+                "maxStreams=%d streams are open: new ones are answered 503 until one ends",
+                self.maxStreams,
+            )
+        message = error_head(
+            503,
+            f"too many open streams (maxStreams={self.maxStreams}); try again later",
+            http_date_now(),
+            f"Retry-After: {RETRY_AFTER}\r\n",
+        )
+        return message, b"", 503, None
 
     def _prepare_request(self, request: HttpRequest) -> Tuple[str, int]:
         """Before the handler: the scheme of a TLS server, a trusted proxy's view; the client."""

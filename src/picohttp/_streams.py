@@ -1,0 +1,177 @@
+"""Streamed responses on threads of their own, so streams never starve ordinary requests.
+
+A streamed response (``response.data`` an iterator: server-sent events, a
+generated download) may last for hours, and its generator may block between
+pieces, so only a thread that may block can pull it.  Were that thread a
+handler worker, 32 open ``EventSource`` tabs would hold all ``maxThreads``
+workers and a plain ``GET`` would wait until one closed.  So with
+``threads=True`` the worker runs the handler, takes the stream's first piece
+(a generator that fails at once is still a 500) and hands the rest to a
+thread of the stream's own, then goes back to the pool.
+
+``Streams`` counts those threads: at most ``maxStreams`` at once (each holds
+a connection and ~22 KiB); past that a stream is refused with 503 and
+``Retry-After`` before its head is sent.  A client that stops reading is
+still cut off after ``writeTimeout`` per piece (``send_stream``).
+
+At a stop (``stop()``, Ctrl-C, SIGTERM) every stream's socket is shut down:
+the client sees the end at once, a thread blocked in a send wakes with an
+error, and the generator gets ``GeneratorExit`` at its ``yield`` (its
+``finally`` runs) as soon as it is back there.  The connection no longer
+counts as in flight, so an open ``EventSource`` does not delay the stop.  A
+generator blocked in its own wait (``time.sleep``, ``queue.get``) cannot be
+interrupted: the stop gives such generators ``STREAM_GRACE`` seconds to
+reach their next ``yield``, then leaves them to end with the process.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import socket
+import threading
+import time
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, Callable, Dict
+
+log = logging.getLogger("picohttp")
+
+#: The default cap on open streams (``maxStreams``).
+MAX_STREAMS = 256
+#: Seconds a client refused at the cap is told to wait (``Retry-After``).
+RETRY_AFTER = 5
+#: Seconds a stop waits, at most, for stream generators to reach their next ``yield``.
+STREAM_GRACE = 1.0
+
+
+class OpenStream:
+    """One stream's connection, as long as its thread sends on it."""
+
+    __slots__ = ("released", "sock", "thread")
+
+    def __init__(self, sock: Any) -> None:
+        self.sock = sock
+        self.thread: Any = None
+        #: True once a stop has counted the connection closed for the loop.
+        self.released = False
+
+
+class Streams:
+    """The streams of one server: at most ``limit`` at once, each on its own thread.
+
+    ``release`` is called (from any thread) for each connection a stop takes
+    off the loop's count of open connections (``Loop.released``).
+    """
+
+    def __init__(self, limit: int, release: Callable[[], None]) -> None:
+        self.limit = limit
+        self._release = release
+        self._lock = threading.Lock()
+        self._open: Dict[OpenStream, None] = {}  # insertion-ordered set
+        self._reserved = 0
+        self._stopping = False
+        self._refusing = False  # at the cap since the last refusal was logged
+        self._numbers = itertools.count(1)
+
+    @property
+    def count(self) -> int:
+        """Streams open or about to start."""
+        return len(self._open) + self._reserved
+
+    def reserve(self) -> bool:
+        """Claim a place for one stream; False at the cap or once a stop began."""
+        with self._lock:
+            if self._stopping or len(self._open) + self._reserved >= self.limit:
+                return False
+            self._reserved += 1
+            return True
+
+    def first_refusal(self) -> bool:
+        """True for the first refusal since the streams were last below the cap (log it once)."""
+        with self._lock:
+            first = not self._refusing
+            self._refusing = True
+            return first
+
+    def start(self, sock: Any, target: Callable[..., None], *args: Any) -> bool:
+        """Run ``target(stream, *args)`` on a new thread, in the place ``reserve()`` claimed.
+
+        ``target`` must call ``end(stream)`` when it is done with the socket.
+        Returns False (the place is given back) when no thread can be started.
+        """
+        stream = OpenStream(sock)
+        thread = threading.Thread(
+            target=self._run,
+            args=(target, stream, args),
+            name=f"picohttp-stream-{next(self._numbers)}",
+            daemon=True,  # a generator blocked in its own wait must not keep the process
+        )
+        stream.thread = thread
+        with self._lock:
+            self._reserved -= 1
+            self._open[stream] = None
+        try:
+            thread.start()
+        except RuntimeError:  # "can't start new thread": out of memory or a thread limit
+            with self._lock:
+                self._open.pop(stream, None)
+            return False
+        return True
+
+    def _run(self, target: Callable[..., None], stream: OpenStream, args: Any) -> None:
+        try:
+            target(stream, *args)
+        except BaseException:  # the thread ends here: nothing may escape as a bare traceback
+            log.exception("unexpected error in a picohttp stream thread")
+            mine = self.end(stream)
+            stream.sock.close()  # idempotent: the target may have closed it
+            if mine:
+                self._release()
+
+    def end(self, stream: OpenStream) -> bool:
+        """``stream`` is done; True if its connection is still the caller's to finish.
+
+        False when a stop has already shut it down and counted it: the caller
+        then only closes the socket.  Idempotent.
+        """
+        with self._lock:
+            present = stream in self._open
+            self._open.pop(stream, None)
+            self._refusing = False
+            return present and not stream.released
+
+    def stop(self) -> int:
+        """Refuse new streams and shut every open one down; returns how many."""
+        with self._lock:
+            self._stopping = True
+            streams = [stream for stream in self._open if not stream.released]
+            for stream in streams:
+                stream.released = True
+                try:  # noqa: SIM105 - wakes a send blocked on a client that does not read
+                    stream.sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass  # the client is gone already
+        for _ in streams:
+            self._release()
+        return len(streams)
+
+    def join(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for the stream threads; returns how many still run."""
+        deadline = time.monotonic() + timeout
+        with self._lock:
+            threads = [stream.thread for stream in self._open]
+        current = threading.current_thread()
+        running = 0
+        for thread in threads:
+            if thread is current:
+                continue
+            thread.join(max(0.0, deadline - time.monotonic()))
+            running += thread.is_alive()
+        return running
+
+    def owns(self, ident: int) -> bool:
+        """True if the thread ``ident`` is one of the stream threads."""
+        with self._lock:
+            return any(stream.thread.ident == ident for stream in self._open)
