@@ -534,7 +534,7 @@ class Loop:
         if dropped or self.open > 0:
             count = max(dropped, self.open)
             if interrupted:
-                log.warning("interrupted again: closed %d connection(s) still open", count)
+                log.warning("interrupted again: stopped with %d connection(s) still open", count)
             elif self._stopping and time.monotonic() >= self._stop_deadline:
                 log.warning(
                     "stopped with %d connection(s) still open after the %.1f s stop timeout",
