@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import socket
 import threading
 import time
@@ -75,11 +76,6 @@ class Streams:
         self._refusing = False  # at the cap since the last refusal was logged
         self._numbers = itertools.count(1)
 
-    @property
-    def count(self) -> int:
-        """Streams open or about to start."""
-        return len(self._open) + self._reserved
-
     def reserve(self) -> bool:
         """Claim a place for one stream; False at the cap or once a stop began."""
         with self._lock:
@@ -112,11 +108,19 @@ class Streams:
         with self._lock:
             self._reserved -= 1
             self._open[stream] = None
+            late = self._stopping  # a stop began since reserve(): it missed this one
+            if late:
+                self._shut(stream)
+        if late:
+            self._release()
         try:
             thread.start()
         except RuntimeError:  # "can't start new thread": out of memory or a thread limit
             with self._lock:
                 self._open.pop(stream, None)
+            if stream.released:  # counted closed already: nothing is left to answer on
+                sock.close()
+                return True
             return False
         return True
 
@@ -148,14 +152,29 @@ class Streams:
             self._stopping = True
             streams = [stream for stream in self._open if not stream.released]
             for stream in streams:
-                stream.released = True
-                try:  # noqa: SIM105 - wakes a send blocked on a client that does not read
-                    stream.sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass  # the client is gone already
+                self._shut(stream)
         for _ in streams:
             self._release()
         return len(streams)
+
+    @staticmethod
+    def _shut(stream: OpenStream) -> None:
+        """Shut ``stream``'s socket down and mark it counted closed (under the lock)."""
+        stream.released = True
+        # On a duplicate of the descriptor: shutdown acts on the connection
+        # itself, and a TLS socket's own shutdown() would first write its
+        # close_notify, which blocks (for writeTimeout) on a client that does not
+        # read, and would use the TLS state the stream's thread is using.
+        try:
+            raw = socket.socket(fileno=os.dup(stream.sock.fileno()))
+        except OSError:
+            return  # gone already, or no descriptor left: writeTimeout still ends it
+        try:  # wakes a send blocked on a client that does not read
+            raw.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the client is gone already
+        finally:
+            raw.close()
 
     def join(self, timeout: float) -> int:
         """Wait up to ``timeout`` seconds for the stream threads; returns how many still run."""

@@ -172,3 +172,30 @@ def test_stop_closes_open_streams_at_once_and_their_generators_see_generator_exi
         read_all(client, 5)  # the stream ended: the server closed it (this returns at EOF)
     assert elapsed < 3, f"stop() took {elapsed:.2f} s with an open stream"
     assert streams.ended == ["GeneratorExit"]
+
+
+def test_stop_shuts_an_unread_https_stream_down_at_once() -> None:
+    """A TLS socket's own shutdown would write close_notify first and block on a full buffer."""
+    import ssl
+
+    trustme = pytest.importorskip("trustme", reason="trustme (dev extra) makes the certificate")
+    ca = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(server_context)
+    client_context = ssl.create_default_context()
+    ca.configure_trust(client_context)
+    streams = Streams("flooding")
+    with serving(streams, tls=server_context, stopTimeout=10) as server:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.connect(("127.0.0.1", server.port))
+        with client_context.wrap_socket(raw, server_hostname="127.0.0.1") as client:
+            client.settimeout(10)
+            client.sendall(b"GET /stream HTTP/1.0\r\n\r\n")
+            assert client.recv(65536).startswith(b"HTTP/1.0 200 ")
+            assert wait_until(lambda: stalled(streams), 20)  # the server's send now blocks
+            started = time.monotonic()
+            server.stop()
+            elapsed = time.monotonic() - started
+    assert elapsed < 3, f"stop() took {elapsed:.2f} s with an unread HTTPS stream"
+    assert streams.ended == ["GeneratorExit"]
