@@ -19,7 +19,7 @@ import threading
 import time
 from logging import INFO
 
-from ._exchange import access_log, http_date_now, log_access, run_handler
+from ._exchange import access_log, http_date_now, log_access, prime_stream, run_handler
 from ._forwarded import apply_forwarded, proxy_hops
 from ._limits import Limits
 from ._loop import Loop
@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
     from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
     from ._exchange import Handler
+    from ._serializer import Body
     from ._workers import Supervisor
 
 log = logging.getLogger("picohttp")
@@ -501,17 +502,16 @@ class HttpServer:
         if self._before_handler is not None:  # HTTPS, or behind a trusted proxy
             client = self._before_handler(request)
         try:
-            head, body, status, length = run_handler(self.handler, self.args, request)
+            head, body, status, length = run_handler(
+                self.handler, self.args, request, prime=self._streams is None
+            )
         finally:
             spool = request._body
             if spool is not None and type(spool) is not bytes:
                 request._release()  # a body spooled to a temporary file, and its uploads
-        if (
-            self._streams is not None
-            and isinstance(body, StreamBody)
-            and not self._streams.reserve()
-        ):
-            head, body, status, length = self._refuse_stream(body)
+        if self._streams is not None and isinstance(body, StreamBody):
+            self._start_stream(sock, client, request, leftover, (head, body, status, length))
+            return
         if access_log.isEnabledFor(INFO):
             log_access(client, request, status, length)
         writer: Optional[Writer] = None
@@ -538,16 +538,9 @@ class HttpServer:
                     return
             else:
                 writer = Writer(data[sent:], b"")
-        elif isinstance(body, StreamBody) and self._streams is not None:
-            # A thread of its own may block on the iterator and on the client; the
-            # worker goes back to the pool (a stream may last for hours), and the
-            # loop may not block at all (threads=False): there a StreamWriter pulls
-            # a piece each time the socket drains.
-            if self._streams.start(sock, self._stream, client, request, head, body):
-                return
-            head, body, status, length = self._refuse_stream(body)
-            writer = Writer(head, b"")
         else:
+            # threads=False: the loop may not block, so a StreamWriter pulls a
+            # stream's next piece each time the socket drains.
             body_writer = (
                 StreamWriter(head, body)
                 if isinstance(body, StreamBody)
@@ -577,21 +570,55 @@ class HttpServer:
         else:
             loop.adopt(sock, client, writer, linger)
 
+    def _start_stream(
+        self,
+        sock: Any,
+        client: Tuple[str, int],
+        request: HttpRequest,
+        leftover: int,
+        answer: Tuple[bytes, Body, int, Optional[int]],
+    ) -> None:
+        """Hand a streamed response to a thread of its own, or refuse it (503) at ``maxStreams``.
+
+        The stream's thread may block on the iterator (from its first piece
+        on: an event source may wait long for its first event) and on the
+        client; the worker goes back to the pool, since a stream may last for hours.
+        """
+        streams = self._streams
+        assert streams is not None
+        if streams.reserve() and streams.start(
+            sock, self._stream, client, request, leftover, answer
+        ):
+            return
+        head = self._refuse_stream(answer[1])
+        if access_log.isEnabledFor(INFO):
+            log_access(client, request, 503, None)
+        linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
+        self._loop.call_soon(self._loop.adopt, sock, client, Writer(head, b""), linger)
+
     def _stream(
         self,
         stream: OpenStream,
         client: Tuple[str, int],
         request: HttpRequest,
-        head: bytes,
-        body: StreamBody,
+        leftover: int,
+        answer: Tuple[bytes, Body, int, Optional[int]],
     ) -> None:
         """Send a streamed response, on the stream's own thread (``Streams.start``)."""
         sock = stream.sock
         streams = self._streams
         assert streams is not None
+        # The first piece is taken here, not on the worker: a 500 if the iterator fails at once.
+        head, body, status, length = prime_stream(self.handler, request, answer)
+        if access_log.isEnabledFor(INFO):
+            log_access(client, request, status, length)
         failed = False
         try:
-            send_stream(sock, head, body, self.limits.write_timeout)
+            if isinstance(body, StreamBody):
+                send_stream(sock, head, body, self.limits.write_timeout)
+            else:  # the 500 of an iterator that failed at once
+                sock.settimeout(self.limits.write_timeout)
+                sock.sendall(head)
         except OSError as exc:  # the client left, stopped reading, or a stop shut it down
             log.debug("%s: streamed response ended early (%s)", client[0], exc)
         except BaseException:
@@ -607,16 +634,19 @@ class HttpServer:
             self._close(sock)
             return
         sock.setblocking(False)  # back to the loop's mode for a lingering close
-        linger = request._body is None and request.method not in _NO_BODY
+        linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
         self._loop.call_soon(self._loop.adopt, sock, client, None, linger)
 
-    def _refuse_stream(self, body: StreamBody) -> Tuple[bytes, bytes, int, None]:
+    def _refuse_stream(self, body: Body) -> bytes:
         """503 with ``Retry-After`` for a stream past ``maxStreams``; its generator is closed.
 
-        (A HEAD never gets here: its generator is closed unstarted, and it costs no stream.)
+        The generator has not started: closing it runs none of its code.  (A
+        HEAD never gets here: its generator is closed unstarted by the
+        serializer, and it costs no stream.)
         """
         try:
-            body.close()  # GeneratorExit at its first yield: its finally runs
+            if isinstance(body, StreamBody):
+                body.close()
         except Exception:
             log.debug("closing a refused stream's generator failed", exc_info=True)
         if self._streams is not None and self._streams.first_refusal():
@@ -630,7 +660,7 @@ class HttpServer:
             http_date_now(),
             f"Retry-After: {RETRY_AFTER}\r\n",
         )
-        return message, b"", 503, None
+        return message
 
     def _prepare_request(self, request: HttpRequest) -> Tuple[str, int]:
         """Before the handler: the scheme of a TLS server, a trusted proxy's view; the client."""
