@@ -509,11 +509,14 @@ class Loop:
         self._listener.close()  # new connections are refused from here on
         for key in list(self._selector.get_map().values()):
             conn = key.data
-            if not isinstance(conn, Connection):
-                continue
-            if conn.phase == READING and conn.parser is not None and not conn.parser.head_done:
+            if (
+                isinstance(conn, Connection)
+                and conn.phase == READING
+                and conn.parser is not None
+                and not conn.parser.head_done
+            ):
                 self.close(conn)  # no request yet: nothing in flight to finish
-            elif conn.phase == WRITING and type(conn.writer) is StreamWriter:
+            elif isinstance(conn, Connection) and type(conn.writer) is StreamWriter:
                 # A stream (threads=False) may never end: closing the writer closes
                 # its generator, which sees GeneratorExit at its yield.
                 self.close(conn)
