@@ -19,7 +19,7 @@ import threading
 import time
 from logging import INFO
 
-from ._exchange import access_log, http_date_now, log_access, prime_stream, run_handler
+from ._exchange import access_log, log_access, run_handler
 from ._forwarded import apply_forwarded, proxy_hops
 from ._limits import Limits
 from ._loop import Loop
@@ -33,11 +33,10 @@ from ._send import (
     Writer,
     abort,
     read_small_file,
-    send_stream,
 )
-from ._serializer import FileBody, StreamBody, error_head
+from ._serializer import FileBody, StreamBody
 from ._static import staticResource
-from ._streams import MAX_STREAMS, RETRY_AFTER, STREAM_GRACE, OpenStream, Streams
+from ._streams import MAX_STREAMS, STREAM_GRACE, Streams
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
@@ -45,7 +44,6 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
     from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
     from ._exchange import Handler
-    from ._serializer import Body
     from ._workers import Supervisor
 
 log = logging.getLogger("picohttp")
@@ -243,7 +241,7 @@ class HttpServer:
         self._streams: Optional[Streams] = None
         if self._pool is not None:
             self._loop.pool_check = self._pool.check
-            self._streams = Streams(self.maxStreams, self._loop.released)
+            self._streams = Streams(self.maxStreams, self._loop, self.limits.write_timeout)
             self._loop.stop_hook = self._streams.stop
 
     def _serve_worker(self, sock: socket.socket, number: int) -> None:
@@ -510,7 +508,12 @@ class HttpServer:
             if spool is not None and type(spool) is not bytes:
                 request._release()  # a body spooled to a temporary file, and its uploads
         if self._streams is not None and isinstance(body, StreamBody):
-            self._start_stream(sock, client, request, leftover, (head, body, status, length))
+            # On a thread of its own (or a 503 past maxStreams): a stream may last for
+            # hours, and this worker goes back to the pool.
+            linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
+            self._streams.hand_off(
+                sock, client, request, (head, body, status, length), self.handler, linger
+            )
             return
         if access_log.isEnabledFor(INFO):
             log_access(client, request, status, length)
@@ -569,98 +572,6 @@ class HttpServer:
             loop.call_soon(loop.adopt, sock, client, writer, linger)
         else:
             loop.adopt(sock, client, writer, linger)
-
-    def _start_stream(
-        self,
-        sock: Any,
-        client: Tuple[str, int],
-        request: HttpRequest,
-        leftover: int,
-        answer: Tuple[bytes, Body, int, Optional[int]],
-    ) -> None:
-        """Hand a streamed response to a thread of its own, or refuse it (503) at ``maxStreams``.
-
-        The stream's thread may block on the iterator (from its first piece
-        on: an event source may wait long for its first event) and on the
-        client; the worker goes back to the pool, since a stream may last for hours.
-        """
-        streams = self._streams
-        assert streams is not None
-        if streams.reserve() and streams.start(
-            sock, self._stream, client, request, leftover, answer
-        ):
-            return
-        head = self._refuse_stream(answer[1])
-        if access_log.isEnabledFor(INFO):
-            log_access(client, request, 503, None)
-        linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
-        self._loop.call_soon(self._loop.adopt, sock, client, Writer(head, b""), linger)
-
-    def _stream(
-        self,
-        stream: OpenStream,
-        client: Tuple[str, int],
-        request: HttpRequest,
-        leftover: int,
-        answer: Tuple[bytes, Body, int, Optional[int]],
-    ) -> None:
-        """Send a streamed response, on the stream's own thread (``Streams.start``)."""
-        sock = stream.sock
-        streams = self._streams
-        assert streams is not None
-        # The first piece is taken here, not on the worker: a 500 if the iterator fails at once.
-        head, body, status, length = prime_stream(self.handler, request, answer)
-        if access_log.isEnabledFor(INFO):
-            log_access(client, request, status, length)
-        failed = False
-        try:
-            if isinstance(body, StreamBody):
-                send_stream(sock, head, body, self.limits.write_timeout)
-            else:  # the 500 of an iterator that failed at once
-                sock.settimeout(self.limits.write_timeout)
-                sock.sendall(head)
-        except OSError as exc:  # the client left, stopped reading, or a stop shut it down
-            log.debug("%s: streamed response ended early (%s)", client[0], exc)
-        except BaseException:
-            # The head is out: no 500 can follow.  A reset tells the client
-            # the response is incomplete (a clean close would look complete).
-            log.exception("streamed response to %s %s failed midway", request.method, request.uri)
-            failed = True
-        if not streams.end(stream):
-            sock.close()  # a stop shut it down and counted it closed already
-            return
-        if failed:
-            abort(sock)
-            self._close(sock)
-            return
-        sock.setblocking(False)  # back to the loop's mode for a lingering close
-        linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
-        self._loop.call_soon(self._loop.adopt, sock, client, None, linger)
-
-    def _refuse_stream(self, body: Body) -> bytes:
-        """503 with ``Retry-After`` for a stream past ``maxStreams``; its generator is closed.
-
-        The generator has not started: closing it runs none of its code.  (A
-        HEAD never gets here: its generator is closed unstarted by the
-        serializer, and it costs no stream.)
-        """
-        try:
-            if isinstance(body, StreamBody):
-                body.close()
-        except Exception:
-            log.debug("closing a refused stream's generator failed", exc_info=True)
-        if self._streams is not None and self._streams.first_refusal():
-            log.warning(
-                "maxStreams=%d streams are open: new ones are answered 503 until one ends",
-                self.maxStreams,
-            )
-        message = error_head(
-            503,
-            f"too many open streams (maxStreams={self.maxStreams}); try again later",
-            http_date_now(),
-            f"Retry-After: {RETRY_AFTER}\r\n",
-        )
-        return message
 
     def _prepare_request(self, request: HttpRequest) -> Tuple[str, int]:
         """Before the handler: the scheme of a TLS server, a trusted proxy's view; the client."""

@@ -5,9 +5,11 @@ generated download) may last for hours, and its generator may block between
 pieces, so only a thread that may block can pull it.  Were that thread a
 handler worker, 32 open ``EventSource`` tabs would hold all ``maxThreads``
 workers and a plain ``GET`` would wait until one closed.  So with
-``threads=True`` the worker runs the handler, takes the stream's first piece
-(a generator that fails at once is still a 500) and hands the rest to a
-thread of the stream's own, then goes back to the pool.
+``threads=True`` the worker runs the handler and hands the stream to a
+thread of its own (``hand_off``), then goes back to the pool.  That thread
+takes the first piece before the head is sent (a generator that fails at
+once is still a 500; one that waits for its first event holds no worker),
+writes the access log line, and sends; the loop then closes the connection.
 
 ``Streams`` counts those threads: at most ``maxStreams`` at once (each holds
 a connection and ~22 KiB); past that a stream is refused with 503 and
@@ -32,10 +34,22 @@ import os
 import socket
 import threading
 import time
+from logging import INFO
+
+from ._exchange import access_log, http_date_now, log_access, prime_stream
+from ._send import Writer, abort, send_stream
+from ._serializer import StreamBody, error_head
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Callable, Dict
+    from typing import Any, Callable, Dict, Optional, Tuple
+
+    from ._exchange import Handler
+    from ._loop import Loop
+    from ._message import HttpRequest
+    from ._serializer import Body
+
+    Answer = Tuple[bytes, Body, int, Optional[int]]
 
 log = logging.getLogger("picohttp")
 
@@ -62,13 +76,15 @@ class OpenStream:
 class Streams:
     """The streams of one server: at most ``limit`` at once, each on its own thread.
 
-    ``release`` is called (from any thread) for each connection a stop takes
-    off the loop's count of open connections (``Loop.released``).
+    ``loop`` finishes each connection when its stream ends (a lingering close)
+    and counts the open ones; ``write_timeout`` bounds each piece's send.
     """
 
-    def __init__(self, limit: int, release: Callable[[], None]) -> None:
+    def __init__(self, limit: int, loop: Loop, write_timeout: float) -> None:
         self.limit = limit
-        self._release = release
+        self._loop = loop
+        self._release = loop.released
+        self._write_timeout = write_timeout
         self._lock = threading.Lock()
         self._open: Dict[OpenStream, None] = {}  # insertion-ordered set
         self._reserved = 0
@@ -83,6 +99,89 @@ class Streams:
                 return False
             self._reserved += 1
             return True
+
+    def hand_off(
+        self,
+        sock: Any,
+        client: Tuple[str, int],
+        request: HttpRequest,
+        answer: Answer,
+        handler: Handler,
+        linger: bool,
+    ) -> None:
+        """Send ``answer`` (a streamed body) on a thread of its own, or answer 503 at the cap.
+
+        ``answer`` is ``run_handler(..., prime=False)``'s: its first piece is
+        taken on the stream's thread (an event source may wait long for its
+        first event).  ``linger``: the client may still be sending, so the
+        loop drains before it closes.
+        """
+        if self.reserve() and self.start(
+            sock, self._send, client, request, answer, handler, linger
+        ):
+            return
+        body = answer[1]
+        try:  # not started yet: closing it runs none of its code
+            if isinstance(body, StreamBody):
+                body.close()
+        except Exception:
+            log.debug("closing a refused stream's generator failed", exc_info=True)
+        if self.first_refusal():
+            log.warning(
+                "maxStreams=%d streams are open: new ones are answered 503 until one ends",
+                self.limit,
+            )
+        head = error_head(
+            503,
+            f"too many open streams (maxStreams={self.limit}); try again later",
+            http_date_now(),
+            f"Retry-After: {RETRY_AFTER}\r\n",
+        )
+        if access_log.isEnabledFor(INFO):
+            log_access(client, request, 503, None)
+        loop = self._loop
+        loop.call_soon(loop.adopt, sock, client, Writer(head, b""), linger)
+
+    def _send(
+        self,
+        stream: OpenStream,
+        client: Tuple[str, int],
+        request: HttpRequest,
+        answer: Answer,
+        handler: Handler,
+        linger: bool,
+    ) -> None:
+        """The stream's thread: first piece, access log, every piece, then the loop's close."""
+        sock = stream.sock
+        # A 500 instead if the iterator fails at once: no head has left yet.
+        head, body, status, length = prime_stream(handler, request, answer)
+        if access_log.isEnabledFor(INFO):
+            log_access(client, request, status, length)
+        failed = False
+        try:
+            if isinstance(body, StreamBody):
+                send_stream(sock, head, body, self._write_timeout)
+            else:
+                sock.settimeout(self._write_timeout)
+                sock.sendall(head)
+        except OSError as exc:  # the client left, stopped reading, or a stop shut it down
+            log.debug("%s: streamed response ended early (%s)", client[0], exc)
+        except BaseException:
+            # The head is out: no 500 can follow.  A reset tells the client
+            # the response is incomplete (a clean close would look complete).
+            log.exception("streamed response to %s %s failed midway", request.method, request.uri)
+            failed = True
+        if not self.end(stream):
+            sock.close()  # a stop shut it down and counted it closed already
+            return
+        if failed:
+            abort(sock)
+            sock.close()
+            self._release()
+            return
+        sock.setblocking(False)  # back to the loop's mode for a lingering close
+        loop = self._loop
+        loop.call_soon(loop.adopt, sock, client, None, linger)
 
     def first_refusal(self) -> bool:
         """True for the first refusal since the streams were last below the cap (log it once)."""
