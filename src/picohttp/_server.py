@@ -507,7 +507,7 @@ class HttpServer:
             spool = request._body
             if spool is not None and type(spool) is not bytes:
                 request._release()  # a body spooled to a temporary file, and its uploads
-        if self._streams is not None and isinstance(body, StreamBody):
+        if type(body) is StreamBody and self._streams is not None:
             # On a thread of its own (or a 503 past maxStreams): a stream may last for
             # hours, and this worker goes back to the pool.
             linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
