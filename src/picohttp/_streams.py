@@ -264,16 +264,19 @@ class Streams:
         # itself, and a TLS socket's own shutdown() would first write its
         # close_notify, which blocks (for writeTimeout) on a client that does not
         # read, and would use the TLS state the stream's thread is using.
+        raw: Any = None
         try:
             raw = socket.socket(fileno=os.dup(stream.sock.fileno()))
-        except OSError:
-            return  # gone already, or no descriptor left: writeTimeout still ends it
+        except OSError:  # no descriptor left, or a platform whose sockets are no fds (Windows)
+            if hasattr(stream.sock, "ssl"):
+                return  # TLS: writeTimeout still ends it
         try:  # wakes a send blocked on a client that does not read
-            raw.shutdown(socket.SHUT_RDWR)
+            (raw or stream.sock).shutdown(socket.SHUT_RDWR)
         except OSError:
             pass  # the client is gone already
         finally:
-            raw.close()
+            if raw is not None:
+                raw.close()
 
     def join(self, timeout: float) -> int:
         """Wait up to ``timeout`` seconds for the stream threads; returns how many still run."""
