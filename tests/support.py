@@ -283,6 +283,24 @@ def child_server(
         err.close()
 
 
+@contextlib.contextmanager
+def running_script(script: str, cwd: Path, *argv: str) -> Iterator[subprocess.Popen]:  # type: ignore[type-arg]
+    """``python -c script argv...`` in ``cwd``, output piped; killed if it outlives the block."""
+    process = subprocess.Popen(
+        [PYTHON, "-c", script, *argv],
+        env=python_env(),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
 class _RawSocket:
     def __init__(self, data: bytes) -> None:
         self._file = io.BytesIO(data)

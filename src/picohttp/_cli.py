@@ -148,6 +148,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="single-page app: a missing path without a file extension gets index.html",
     )
     parser.add_argument(
+        "--dotfiles",
+        action="store_true",
+        help="serve and list dot files and dot folders (.git/, .env): 404 by default, "
+        "unlike python -m http.server",
+    )
+    parser.add_argument(
         "--no-cache",
         action="store_true",
         help="send Cache-Control: no-store with every response (development)",
@@ -270,6 +276,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if options.keyfile and not options.certfile:
         parser.error("--keyfile needs --certfile")
     extra = [_parse_header(parser, text) for text in options.header]
+    if options.dotfiles and app is not None:
+        parser.error("--dotfiles is for serving a directory; it does not apply to MODULE:FUNCTION")
     if options.spa and app is not None:
         parser.error("--spa serves a directory's index.html; it does not apply to MODULE:FUNCTION")
     directory = os.path.abspath(options.directory or os.getcwd())
@@ -296,6 +304,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             staticBase=directory,
             listing=True,
             fallback="index.html" if options.spa else None,
+            dotfiles=options.dotfiles,
         )
         what = directory
     # Outermost last: --header and --no-cache reach cors's preflight answers too.

@@ -46,7 +46,7 @@ def http_date_now() -> str:
 
 
 def run_handler(
-    handler: Handler, args: Sequence[Any], request: HttpRequest
+    handler: Handler, args: Sequence[Any], request: HttpRequest, prime: bool = True
 ) -> Tuple[bytes, Body, int, Optional[int]]:
     """Call ``handler(request, response, *args)`` and serialize what it left.
 
@@ -58,6 +58,8 @@ def run_handler(
     argparse, ``GeneratorExit``) is a 500 too, so it frees its connection and
     never ends the server; only ``KeyboardInterrupt`` on the main thread (a
     Ctrl-C with ``threads=False``) goes on up.
+    ``prime=False`` leaves a streamed body's first piece to ``prime_stream``,
+    on the thread that will send the stream.
     """
     response = HttpResponse()
     try:
@@ -86,28 +88,54 @@ def run_handler(
         return _error(500, "the request handler failed", request.method)
     try:
         result = serialize(response, request.method, http_date_now())
-        if isinstance(result[1], StreamBody):
+        if prime and isinstance(result[1], StreamBody):
             result[1].prime()  # an iterator that fails at once is still a 500, not a cut 200
         return result
     except BaseException as exc:  # SystemExit from a generator's first piece too
         if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is _MAIN:
             raise
-        # A LocalProtocolError says what is wrong; anything else (a str with a lone
-        # surrogate, headers that are not a dict, ...) is logged with its traceback.
-        if isinstance(exc, LocalProtocolError):
-            reason, trace = exc.reason, False
-        else:
-            reason, trace = f"{type(exc).__name__}: {exc}", True
-        log.error(
-            "unsendable response from %s on %s %s: %s",
-            _name(handler),
-            request.method,
-            request.uri,
-            reason,
-            exc_info=trace,
-        )
-        _discard(getattr(response, "data", None))
-        return _error(500, "the handler's response could not be sent", request.method)
+        return _unsendable(exc, handler, request, getattr(response, "data", None))
+
+
+def prime_stream(
+    handler: Handler, request: HttpRequest, result: Tuple[bytes, Body, int, Optional[int]]
+) -> Tuple[bytes, Body, int, Optional[int]]:
+    """Take the first piece of the streamed body ``run_handler(..., prime=False)`` returned.
+
+    Returns ``result``, or the 500 answer (logged as ``run_handler`` logs it)
+    when the iterator fails at once (``BaseException`` too, as in
+    ``run_handler``): no head has been sent yet.
+    """
+    body = result[1]
+    if isinstance(body, StreamBody):
+        try:
+            body.prime()
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is _MAIN:
+                raise
+            return _unsendable(exc, handler, request, body.iterator)
+    return result
+
+
+def _unsendable(
+    exc: BaseException, handler: Handler, request: HttpRequest, data: Any
+) -> Tuple[bytes, Body, int, Optional[int]]:
+    # A LocalProtocolError says what is wrong; anything else (a str with a lone
+    # surrogate, headers that are not a dict, ...) is logged with its traceback.
+    if isinstance(exc, LocalProtocolError):
+        reason, trace = exc.reason, False
+    else:
+        reason, trace = f"{type(exc).__name__}: {exc}", True
+    log.error(
+        "unsendable response from %s on %s %s: %s",
+        _name(handler),
+        request.method,
+        request.uri,
+        reason,
+        exc_info=trace,
+    )
+    _discard(data)
+    return _error(500, "the handler's response could not be sent", request.method)
 
 
 def _error(status: int, reason: str, method: str) -> Tuple[bytes, Body, int, Optional[int]]:

@@ -41,10 +41,10 @@ from ._send import (
     Writer,
     abort,
     read_small_file,
-    send_stream,
 )
 from ._serializer import FileBody, StreamBody, error_head
 from ._static import staticResource
+from ._streams import MAX_STREAMS, STREAM_GRACE, Streams
 from ._systemd import (
     Notifier,
     adopt_listener,
@@ -150,6 +150,8 @@ class HttpServer:
     Keywords beyond the spec (all optional): ``host`` (default: every
     interface, IPv6 and IPv4), ``maxThreads`` (cap on handler threads, 32),
     ``maxConnections`` (open connections before new ones wait in the backlog),
+    ``maxStreams`` (``threads=True``: streamed responses, each on a thread of
+    its own outside ``maxThreads``, open at once; more get 503, 256),
     ``stopTimeout`` (seconds ``stop()`` lets in-flight requests finish, 5.0),
     and the request limits ``maxRequestLine``, ``maxHeaderBytes``,
     ``maxHeaders``, ``maxBody``, ``headTimeout``, ``readTimeout``,
@@ -198,6 +200,7 @@ class HttpServer:
         host: Optional[str] = None,
         maxThreads: int = 32,
         maxConnections: Optional[int] = None,
+        maxStreams: int = MAX_STREAMS,
         stopTimeout: float = 5.0,
         maxRequestLine: int = Limits.max_request_line,
         maxHeaderBytes: int = Limits.max_header_bytes,
@@ -219,6 +222,8 @@ class HttpServer:
             raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
         if isinstance(maxThreads, bool) or not isinstance(maxThreads, int) or maxThreads < 1:
             raise ValueError(f"maxThreads must be a positive int, not {maxThreads!r}")
+        if isinstance(maxStreams, bool) or not isinstance(maxStreams, int) or maxStreams < 1:
+            raise ValueError(f"maxStreams must be a positive int, not {maxStreams!r}")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive int, not {workers!r}")
         if fd is not None and (isinstance(fd, bool) or not isinstance(fd, int) or fd < 0):
@@ -250,6 +255,7 @@ class HttpServer:
         self.trustProxy = trustProxy
         self._trust_hops = proxy_hops(trustProxy)  # fixed at construction, like _threaded
         self._max_threads = maxThreads
+        self.maxStreams = maxStreams
         self.tls = tls
         self._zero_copy = tls is None  # os.sendfile would bypass TLS
         self._make_loop: Callable[..., Loop] = Loop
@@ -372,8 +378,11 @@ class HttpServer:
             self.maxConnections,
             self.stopTimeout,
         )
+        self._streams: Optional[Streams] = None
         if self._pool is not None:
             self._loop.pool_check = self._pool.check
+            self._streams = Streams(self.maxStreams, self._loop, self.limits.write_timeout)
+            self._loop.stop_hook = self._streams.stop
 
     def _serve_worker(self, sock: socket.socket, number: int) -> None:
         """Be worker ``number`` of a ``workers=N`` server: serve ``sock`` until SIGTERM.
@@ -504,7 +513,9 @@ class HttpServer:
         if ident == self._loop.thread_id:
             return True
         pool = self._pool
-        return pool is not None and any(t.ident == ident for t in pool._threads)
+        if pool is not None and any(t.ident == ident for t in pool._threads):
+            return True
+        return self._streams is not None and self._streams.owns(ident)
 
     @property
     def running(self) -> bool:
@@ -551,7 +562,7 @@ class HttpServer:
             except KeyboardInterrupt:  # a second Ctrl-C: stop now
                 log.info("interrupted again: closing at once")
                 at_once = True
-                self._loop_failed()
+                self._loop_failed(interrupted=True)
             finally:
                 if wake_fd >= 0:  # the loop is gone: nothing reads its wake-up socket now
                     signal.set_wakeup_fd(previous_wake_fd)
@@ -562,7 +573,7 @@ class HttpServer:
                     self._finish(at_once)
                 except KeyboardInterrupt:
                     log.info("interrupted again: closing at once")
-                    self._loop_failed()
+                    self._loop_failed(interrupted=True)
                     self._finish(at_once=True)
         finally:
             for signum, previous in restore:
@@ -585,6 +596,15 @@ class HttpServer:
             self._announce_stopping()
             self._stop_requested = True
             self._loop.request_stop()
+            pool = self._pool
+            busy = pool.size - pool.idle if pool is not None else 0
+            if busy > 0:  # say why the stop may take a while (streams do not count)
+                log.warning(
+                    "stopping: waiting up to %.1f s for %d request(s) in progress%s",
+                    self.stopTimeout,
+                    busy,
+                    " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "",
+                )
 
         def on_hangup(signum: int, frame: Any) -> None:
             self._restart()
@@ -652,10 +672,10 @@ class HttpServer:
             pass
         successor.reap()
 
-    def _loop_failed(self) -> None:
+    def _loop_failed(self, interrupted: bool = False) -> None:
         try:
             self._socket.close()
-            self._loop._close_all()
+            self._loop._close_all(interrupted)
         except Exception:
             log.debug("cleanup after a loop failure failed", exc_info=True)
 
@@ -666,8 +686,27 @@ class HttpServer:
             # down at stop(), not a second stopTimeout of their own.
             left = 0.0 if at_once else self._loop._stop_deadline - time.monotonic()
             still = self._pool.shutdown(max(0.0, left))
-            if still:
-                log.warning("%d handler(s) still running after stop()", still)
+            if still and at_once:
+                log.warning("interrupted again: left %d handler(s) running", still)
+            elif still:
+                log.warning(
+                    "%d handler(s) still running after the %.1f s stop timeout",
+                    still,
+                    self.stopTimeout,
+                )
+        if self._streams is not None:
+            self._streams.stop()  # the loop did so at the stop, unless it failed first
+            # Stream generators see GeneratorExit at their next yield: a short
+            # wait lets their finally blocks run, without the stop waiting on them.
+            left = self._loop._stop_deadline - time.monotonic()
+            grace = 0.0 if at_once else max(0.0, min(STREAM_GRACE, left))
+            waiting = self._streams.join(grace)
+            if waiting:
+                log.info(
+                    "%d stream generator(s) still waiting for their next piece; "
+                    "left to end with the process",
+                    waiting,
+                )
         self._socket.close()
         self._remove_socket_file()
         self._stopped.set()
@@ -738,11 +777,21 @@ class HttpServer:
         if self._before_handler is not None:  # HTTPS, or behind a trusted proxy
             client = self._before_handler(request)
         try:
-            head, body, status, _ = run_handler(self.handler, self.args, request)
+            head, body, status, length = run_handler(
+                self.handler, self.args, request, prime=self._streams is None
+            )
         finally:
             spool = request._body
             if spool is not None and type(spool) is not bytes:
                 request._release()  # a body spooled to a temporary file, and its uploads
+        if type(body) is StreamBody and self._streams is not None:
+            # On a thread of its own (or a 503 past maxStreams): a stream may last for
+            # hours, and this worker goes back to the pool.
+            linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
+            self._streams.hand_off(
+                sock, client, request, (head, body, status, length), self.handler, linger
+            )
+            return
         if access_log.isEnabledFor(INFO):
             log_access(client, request, status, body_size(body))
         writer: Optional[Writer] = None
@@ -769,24 +818,9 @@ class HttpServer:
                     return
             else:
                 writer = Writer(data[sent:], b"")
-        elif isinstance(body, StreamBody) and self._threaded:
-            # A worker may block on the iterator and on the client; the loop may not
-            # (threads=False): there a StreamWriter pulls a piece each time the socket drains.
-            try:
-                send_stream(sock, head, body, self.limits.write_timeout)
-            except OSError as exc:
-                log.debug("%s: streamed response ended early (%s)", client[0], exc)
-            except Exception:
-                # The head is out: no 500 can follow.  A reset tells the client
-                # the response is incomplete (a clean close would look complete).
-                log.exception(
-                    "streamed response to %s %s failed midway", request.method, request.uri
-                )
-                abort(sock)
-                self._close(sock)
-                return
-            sock.setblocking(False)  # back to the loop's mode for a lingering close
         else:
+            # threads=False: the loop may not block, so a StreamWriter pulls a
+            # stream's next piece each time the socket drains.
             body_writer = (
                 StreamWriter(head, body)
                 if isinstance(body, StreamBody)

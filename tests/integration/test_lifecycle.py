@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import logging
@@ -14,7 +13,7 @@ import textwrap
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, List
+from typing import Any, List
 
 import pytest
 
@@ -29,6 +28,7 @@ from support import (
     parse_response,
     python_env,
     read_all,
+    running_script,
     serving,
     wait_for_port,
 )
@@ -357,24 +357,6 @@ def test_bad_arguments_are_refused_before_binding() -> None:
 
 
 # -- signals -----------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def running_script(script: str, cwd: Path, *argv: str) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -c script argv...`` in ``cwd``, output piped; killed if it outlives the block."""
-    process = subprocess.Popen(
-        [PYTHON, "-c", script, *argv],
-        env=python_env(),
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        yield process
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
 
 
 BLOCKING = textwrap.dedent(
