@@ -10,6 +10,7 @@ still reads every other client's head without blocking).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import logging
 import os
@@ -19,6 +20,7 @@ import threading
 import time
 from logging import INFO
 
+from ._checks import check_args, check_handler_call
 from ._exchange import access_log, log_access, run_handler
 from ._forwarded import apply_forwarded, proxy_hops
 from ._limits import Limits
@@ -37,16 +39,19 @@ from ._send import (
 )
 from ._serializer import FileBody, StreamBody
 from ._static import staticResource
+from ._urls import listening_urls
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
     import ssl
-    from typing import Any, Callable, Optional, Sequence, Tuple, Union
+    from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
     from ._exchange import Handler
     from ._workers import Supervisor
 
 log = logging.getLogger("picohttp")
+#: Where a blocking server says where it listens (see ``HttpServer._announce``).
+listening_log = logging.getLogger("picohttp.listening")
 
 _UNSET: Any = object()
 _NO_BODY = frozenset(("GET", "HEAD"))  # methods whose unframed extra bytes are no body
@@ -63,6 +68,37 @@ def _default_max_connections() -> int:
         return 10000
     # Leave descriptors for files being served, logs and the application.
     return max(16, min(10000, soft - 64 - soft // 8))
+
+
+def listen_hint(error: Optional[int], port: int, option: str = "port=") -> str:
+    """What to do about a port that cannot be bound, naming ``option`` (CLI: ``"-p "``)."""
+    if error in (errno.EACCES, errno.EPERM) and 0 < port < 1024:
+        return f" (ports below 1024 need root or CAP_NET_BIND_SERVICE; try {option}8080)"
+    if error == errno.EADDRINUSE:
+        return f" (another program listens there; pick another port, or {option}0 for a free one)"
+    return ""
+
+
+class ImportedServerError(RuntimeError):
+    """An ``HttpServer`` made while ``refusing_servers`` is in force (a module being imported)."""
+
+
+_refusals: List[str] = []  # why servers may not be made now, innermost last
+
+
+@contextlib.contextmanager
+def refusing_servers(reason: str) -> Iterator[None]:
+    """Within this block, making an ``HttpServer`` raises ``ImportedServerError(reason)``.
+
+    The command line imports ``module:function`` under it: a module that
+    starts its own server when imported would otherwise serve on its own port,
+    silently, and never return.
+    """
+    _refusals.append(reason)
+    try:
+        yield
+    finally:
+        _refusals.pop()
 
 
 def bind_socket(host: Optional[str], port: int, reuse_port: bool = False) -> socket.socket:
@@ -93,11 +129,7 @@ def bind_socket(host: Optional[str], port: int, reuse_port: bool = False) -> soc
             )
     except OSError as exc:
         where = f"{host or '*'}:{port}"
-        hint = ""
-        if exc.errno in (errno.EACCES, errno.EPERM) and 0 < port < 1024:
-            hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE; try port=8080)"
-        elif exc.errno == errno.EADDRINUSE:
-            hint = " (another program listens there; pick another port, or port=0 for a free one)"
+        hint = listen_hint(exc.errno, port)
         message = f"picohttp cannot listen on {where}: {exc.strerror or exc}{hint}"
         raise type(exc)(exc.errno, message) from None
     sock.setblocking(False)
@@ -160,8 +192,24 @@ class HttpServer:
         workers: int = 1,
         tls: Optional[ssl.SSLContext] = None,
     ) -> None:
+        if _refusals:
+            raise ImportedServerError(_refusals[-1])
         if not callable(handler):
-            raise TypeError(f"handler must be callable, not {handler!r}")
+            raise TypeError(
+                f"HttpServer(...): the handler must be a function taking (request, response), "
+                f"not {type(handler).__name__} {handler!r}"
+            )
+        check_args(args, "HttpServer(...)")
+        check_handler_call(handler, args, {}, "HttpServer(...)")
+        if not isinstance(threads, bool):
+            raise TypeError(
+                f"HttpServer(...): threads must be True or False, not {threads!r}"
+                + (
+                    f" (to cap the handler threads, write maxThreads={threads!r})"
+                    if isinstance(threads, int)
+                    else ""
+                )
+            )
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
         if isinstance(maxThreads, bool) or not isinstance(maxThreads, int) or maxThreads < 1:
@@ -255,7 +303,10 @@ class HttpServer:
         if self._stop_requested:
             raise RuntimeError("this HttpServer was stopped; make a new one")
         self._started = True
-        log.info("picohttp serving on port %d (threads=%s)", self.port, self.threads)
+        if self.block:
+            self._announce()
+        else:
+            log.info("picohttp serving on port %d (threads=%s)", self.port, self.threads)
         if self._supervisor is not None:
             self._start_workers()
         elif self.block:
@@ -263,6 +314,28 @@ class HttpServer:
         else:
             self._thread = threading.Thread(target=self._serve, name="picohttp-loop", daemon=True)
             self._thread.start()
+
+    def _announce(self) -> None:
+        """Say where a blocking server listens, and how to stop it.
+
+        werkzeug's rule: when the application configured no logging (no
+        handler on the way to the root logger), a handler that prints the
+        bare message on stderr is added for this one logger, so ``python
+        app.py`` is never silent; otherwise the line is an ordinary INFO
+        record, shown as the application's logging decides.
+        """
+        if not listening_log.hasHandlers():
+            stream = logging.StreamHandler()  # sys.stderr
+            stream.setFormatter(logging.Formatter("%(message)s"))
+            listening_log.addHandler(stream)
+            listening_log.setLevel(INFO)
+        urls = "  ".join(
+            listening_urls(self.host, self.port, "http" if self.tls is None else "https")
+        )
+        on_main = threading.current_thread() is threading.main_thread()
+        listening_log.info(
+            "picohttp serving on %s  (%s)", urls, "Ctrl-C to stop" if on_main else "stop() to stop"
+        )
 
     def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (``stopTimeout``), close.
