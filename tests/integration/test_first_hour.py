@@ -365,3 +365,13 @@ def test_busy_port_hint_in_python_says_port_0(tmp_path: Path) -> None:
     with serving(lambda request, response: None) as server, pytest.raises(OSError) as caught:
         picohttp.HttpServer(server.port, host="127.0.0.1", start=False)
     assert "port=0 for a free one" in str(caught.value)
+
+
+def test_examples_readme_says_how_to_run_each_example_on_its_port() -> None:
+    text = (ROOT / "examples" / "README.md").read_text()
+    ports = {"hello_server.py": 8080, "rest_server.py": 8765, "static_server.py": 80}
+    assert sorted(p.name for p in (ROOT / "examples").glob("*.py")) == sorted(ports)
+    for name, port in ports.items():
+        assert f"## `{name}`: port {port}\n" in text, name
+        assert f"examples/{name}" in text, name
+    assert "CAP_NET_BIND_SERVICE" in text and "sudo" in text  # port 80 needs either
