@@ -15,7 +15,6 @@ is 405 with ``Allow``; when nothing matches, 404.  No I/O here.
 
 from __future__ import annotations
 
-from ._checks import check_handler_call
 from ._exchange import warn_returned
 from ._message import HttpRequest, HttpResponse
 from ._target import split_target
@@ -268,6 +267,8 @@ class Router:
         """
         if not callable(handler):
             raise TypeError(f"mount needs a callable handler, not {handler!r}")
+        from ._checks import check_handler_call  # once per mount, never per request
+
         check_handler_call(handler, args, kwargs, f"mount({prefix!r}, ...)")
         segments = _split_pattern(prefix.rstrip("/") or "/")
         if segments == [""]:

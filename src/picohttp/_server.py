@@ -10,7 +10,6 @@ still reads every other client's head without blocking).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
 import os
@@ -20,7 +19,6 @@ import threading
 import time
 from logging import INFO
 
-from ._checks import check_args, check_handler_call
 from ._exchange import access_log, log_access, run_handler
 from ._forwarded import apply_forwarded, proxy_hops
 from ._limits import Limits
@@ -39,12 +37,11 @@ from ._send import (
 )
 from ._serializer import FileBody, StreamBody
 from ._static import staticResource
-from ._urls import listening_urls
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
     import ssl
-    from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
+    from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
     from ._exchange import Handler
     from ._workers import Supervisor
@@ -86,18 +83,22 @@ class ImportedServerError(RuntimeError):
 _refusals: List[str] = []  # why servers may not be made now, innermost last
 
 
-@contextlib.contextmanager
-def refusing_servers(reason: str) -> Iterator[None]:
-    """Within this block, making an ``HttpServer`` raises ``ImportedServerError(reason)``.
+class refusing_servers:  # noqa: N801 - a context manager, named as contextlib's are
+    """Within ``with refusing_servers(reason):``, making an ``HttpServer`` raises
+    ``ImportedServerError(reason)``.
 
     The command line imports ``module:function`` under it: a module that
     starts its own server when imported would otherwise serve on its own port,
     silently, and never return.
     """
-    _refusals.append(reason)
-    try:
-        yield
-    finally:
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __enter__(self) -> None:
+        _refusals.append(self.reason)
+
+    def __exit__(self, *exc_info: object) -> None:
         _refusals.pop()
 
 
@@ -199,6 +200,8 @@ class HttpServer:
                 f"HttpServer(...): the handler must be a function taking (request, response), "
                 f"not {type(handler).__name__} {handler!r}"
             )
+        from ._checks import check_args, check_handler_call  # once per server, not at import
+
         check_args(args, "HttpServer(...)")
         check_handler_call(handler, args, {}, "HttpServer(...)")
         if not isinstance(threads, bool):
@@ -324,6 +327,8 @@ class HttpServer:
         app.py`` is never silent; otherwise the line is an ordinary INFO
         record, shown as the application's logging decides.
         """
+        from ._urls import listening_urls
+
         if not listening_log.hasHandlers():
             stream = logging.StreamHandler()  # sys.stderr
             stream.setFormatter(logging.Formatter("%(message)s"))
