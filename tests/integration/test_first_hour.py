@@ -375,3 +375,44 @@ def test_examples_readme_says_how_to_run_each_example_on_its_port() -> None:
         assert f"## `{name}`: port {port}\n" in text, name
         assert f"examples/{name}" in text, name
     assert "CAP_NET_BIND_SERVICE" in text and "sudo" in text  # port 80 needs either
+
+
+@pytest.mark.parametrize(
+    ("call", "last_line"),
+    [
+        (
+            'picohttp.HttpServer({port}, picohttp.staticResource, args="site")',
+            "TypeError: HttpServer(...): args must be a tuple or a list, not str 'site': "
+            "for one argument write args=('site',)",
+        ),
+        (
+            "picohttp.HttpServer({port}, lambda request: None)",
+            "TypeError: HttpServer(...): <lambda>(request) cannot be called as "
+            "<lambda>(request, response): too many positional arguments. A handler takes "
+            "(request, response), then one parameter for each item of args",
+        ),
+        (
+            "picohttp.HttpServer({port}, threads=4)",
+            "TypeError: HttpServer(...): threads must be True or False, not 4 "
+            "(to cap the handler threads, write maxThreads=4)",
+        ),
+    ],
+    ids=["args-string", "handler-arity", "threads-int"],
+)
+def test_python_app_py_with_a_mistake_stops_at_once_saying_the_fix(
+    tmp_path: Path, call: str, last_line: str
+) -> None:
+    """As the user meets it: the script ends at start, not with a 500 per request."""
+    port = free_port()
+    (tmp_path / "app.py").write_text("import picohttp\n" + call.format(port=port) + "\n")
+    result = subprocess.run(
+        [PYTHON, "app.py"],
+        cwd=tmp_path,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == last_line
+    assert "picohttp serving" not in result.stderr  # it never listened
