@@ -333,3 +333,15 @@ def child_pids(pid: int) -> List[int]:
             if stat is not None and stat[1] == pid and stat[0] != "Z":
                 children.append(int(entry))
     return children
+
+
+def without_listening_line(stderr: bytes) -> bytes:
+    """``stderr`` of a blocking server's script less its one "picohttp serving on" line.
+
+    A blocking server in a script that configured no logging says where it
+    listens on stderr (docs/guide/logging.md); everything else must be as before.
+    """
+    lines = stderr.splitlines(keepends=True)
+    if lines and lines[0].startswith(b"picohttp serving on http") and b"to stop)" in lines[0]:
+        lines = lines[1:]
+    return b"".join(lines)

@@ -17,6 +17,7 @@ import functools
 import importlib
 import logging
 import os
+import re
 import sys
 
 from . import __version__
@@ -212,7 +213,7 @@ def _tls_context(certfile: str, keyfile: Optional[str]) -> Any:
     try:
         context.load_cert_chain(certfile, keyfile)
     except OSError as exc:  # ssl.SSLError too: a bad PEM, a key that does not match
-        if keyfile is None and os.path.isfile(certfile) and not _holds_key(certfile):
+        if keyfile is None and _pem_kinds(certfile) == {"CERTIFICATE"}:
             raise UsageError(
                 f"{certfile} holds no private key: give the key's file with --keyfile "
                 f"(e.g. --certfile {certfile} --keyfile server.key)"
@@ -221,12 +222,17 @@ def _tls_context(certfile: str, keyfile: Optional[str]) -> Any:
     return context
 
 
-def _holds_key(path: str) -> bool:
+def _pem_kinds(path: str) -> set[str]:
+    """What a PEM file holds: ``{"CERTIFICATE"}``, ``{"CERTIFICATE", "PRIVATE KEY"}``..."""
     try:
         with open(path, "rb") as file:
-            return b"PRIVATE KEY-----" in file.read(1024 * 1024)
+            text = file.read(1024 * 1024).decode("ascii", "replace")
     except OSError:
-        return False
+        return set()
+    kinds = set()
+    for kind in re.findall(r"-----BEGIN ([A-Z0-9 ]+)-----", text):
+        kinds.add("PRIVATE KEY" if kind.endswith("PRIVATE KEY") else kind)
+    return kinds
 
 
 def _split_positionals(

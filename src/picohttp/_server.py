@@ -327,16 +327,18 @@ class HttpServer:
         app.py`` is never silent; otherwise the line is an ordinary INFO
         record, shown as the application's logging decides.
         """
-        from ._urls import listening_urls
-
         if not listening_log.hasHandlers():
             stream = logging.StreamHandler()  # sys.stderr
             stream.setFormatter(logging.Formatter("%(message)s"))
             listening_log.addHandler(stream)
             listening_log.setLevel(INFO)
-        urls = "  ".join(
-            listening_urls(self.host, self.port, "http" if self.tls is None else "https")
-        )
+        scheme = "http" if self.tls is None else "https"
+        try:
+            from ._urls import listening_urls
+
+            urls = "  ".join(listening_urls(self.host, self.port, scheme))
+        except ImportError:  # the standard library unreadable (privileges dropped)
+            urls = f"port {self.port}"
         on_main = threading.current_thread() is threading.main_thread()
         listening_log.info(
             "picohttp serving on %s  (%s)", urls, "Ctrl-C to stop" if on_main else "stop() to stop"
