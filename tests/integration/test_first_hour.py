@@ -416,3 +416,27 @@ def test_python_app_py_with_a_mistake_stops_at_once_saying_the_fix(
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == last_line
     assert "picohttp serving" not in result.stderr  # it never listened
+
+
+def test_the_readme_first_line_and_serve_agree_on_the_interface(tmp_path: Path) -> None:
+    """README's first command says 127.0.0.1; ./serve (run here) prints and binds just that."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    first = next(line for line in lines if line.startswith("./serve "))
+    assert "http://127.0.0.1:8000/" in first and "this machine only" in first
+    (tmp_path / "hello.txt").write_text("hello")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(ROOT / "serve"), str(port), "-q"],
+        cwd=tmp_path,
+        env={**python_env(), "PYTHON": PYTHON},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_port(port, process=process)
+        assert get(port, "/hello.txt") == (200, b"hello")
+    finally:
+        status, stdout, _ = interrupt(process)
+    assert status == 0
+    assert stdout.split(" on ", 1)[1].startswith(f"http://127.0.0.1:{port}/  (Ctrl-C")
