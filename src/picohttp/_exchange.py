@@ -63,7 +63,8 @@ def run_handler(
     """
     response = HttpResponse()
     try:
-        handler(request, response, *args)
+        if handler(request, response, *args) is not None:
+            warn_returned(handler)
     except Exception as exc:
         _discard(response.data)
         if isinstance(exc, RemoteProtocolError) and 400 <= exc.status <= 599:
@@ -136,6 +137,27 @@ def _unsendable(
     )
     _discard(data)
     return _error(500, "the handler's response could not be sent", request.method)
+
+
+_warned_returns: set[tuple[str, str]] = set()  # (module, name) of each handler warned about
+
+
+def warn_returned(handler: Handler) -> None:
+    """Say once per handler that a returned value is not sent: ``response.data`` is.
+
+    The Flask and bottle habit (``return "text"``) otherwise gives an empty
+    200 without a word.  Called only when a handler returned something, so a
+    handler that returns ``None`` pays one ``is not None`` test.
+    """
+    key = (str(getattr(handler, "__module__", "")), _name(handler))
+    if key in _warned_returns:
+        return
+    _warned_returns.add(key)
+    log.warning(
+        "handler %s returned a value, which picohttp does not send: "
+        "set response.data instead (response.data = ...)",
+        _name(handler),
+    )
 
 
 def _error(status: int, reason: str, method: str) -> Tuple[bytes, Body, int, Optional[int]]:

@@ -65,6 +65,8 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
     from ._workers import Supervisor
 
 log = logging.getLogger("picohttp")
+#: Where a blocking server says where it listens (see ``HttpServer._announce``).
+listening_log = logging.getLogger("picohttp.listening")
 
 _UNSET: Any = object()
 _NO_BODY = frozenset(("GET", "HEAD"))  # methods whose unframed extra bytes are no body
@@ -81,6 +83,41 @@ def _default_max_connections() -> int:
         return 10000
     # Leave descriptors for files being served, logs and the application.
     return max(16, min(10000, soft - 64 - soft // 8))
+
+
+def listen_hint(error: Optional[int], port: int, option: str = "port=") -> str:
+    """What to do about a port that cannot be bound, naming ``option`` (CLI: ``"-p "``)."""
+    if error in (errno.EACCES, errno.EPERM) and 0 < port < 1024:
+        return f" (ports below 1024 need root or CAP_NET_BIND_SERVICE; try {option}8080)"
+    if error == errno.EADDRINUSE:
+        return f" (another program listens there; pick another port, or {option}0 for a free one)"
+    return ""
+
+
+class ImportedServerError(RuntimeError):
+    """An ``HttpServer`` made while ``refusing_servers`` is in force (a module being imported)."""
+
+
+_refusals: List[str] = []  # why servers may not be made now, innermost last
+
+
+class refusing_servers:  # noqa: N801 - a context manager, named as contextlib's are
+    """Within ``with refusing_servers(reason):``, making an ``HttpServer`` raises
+    ``ImportedServerError(reason)``.
+
+    The command line imports ``module:function`` under it: a module that
+    starts its own server when imported would otherwise serve on its own port,
+    silently, and never return.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __enter__(self) -> None:
+        _refusals.append(self.reason)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _refusals.pop()
 
 
 def bind_socket(
@@ -118,11 +155,7 @@ def bind_socket(
             )
     except OSError as exc:
         where = f"{host or '*'}:{port}"
-        hint = ""
-        if exc.errno in (errno.EACCES, errno.EPERM) and 0 < port < 1024:
-            hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE; try port=8080)"
-        elif exc.errno == errno.EADDRINUSE:
-            hint = " (another program listens there; pick another port, or port=0 for a free one)"
+        hint = listen_hint(exc.errno, port)
         message = f"picohttp cannot listen on {where}: {exc.strerror or exc}{hint}"
         raise type(exc)(exc.errno, message) from None
     sock.setblocking(False)
@@ -216,8 +249,26 @@ class HttpServer:
         fd: Optional[int] = None,
         socketMode: int = DEFAULT_MODE,
     ) -> None:
+        if _refusals:
+            raise ImportedServerError(_refusals[-1])
         if not callable(handler):
-            raise TypeError(f"handler must be callable, not {handler!r}")
+            raise TypeError(
+                f"HttpServer(...): the handler must be a function taking (request, response), "
+                f"not {type(handler).__name__} {handler!r}"
+            )
+        from ._checks import check_args, check_handler_call  # once per server, not at import
+
+        check_args(args, "HttpServer(...)")
+        check_handler_call(handler, args, {}, "HttpServer(...)")
+        if not isinstance(threads, bool):
+            raise TypeError(
+                f"HttpServer(...): threads must be True or False, not {threads!r}"
+                + (
+                    f" (to cap the handler threads, write maxThreads={threads!r})"
+                    if isinstance(threads, int)
+                    else ""
+                )
+            )
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
         if isinstance(maxThreads, bool) or not isinstance(maxThreads, int) or maxThreads < 1:
@@ -409,7 +460,10 @@ class HttpServer:
         if self._stop_requested:
             raise RuntimeError("this HttpServer was stopped; make a new one")
         self._started = True
-        log.info("picohttp serving on %s (threads=%s)", self.where(), self.threads)
+        if self.block:
+            self._announce()
+        else:
+            log.info("picohttp serving on %s (threads=%s)", self.where(), self.threads)
         if self._supervisor is not None:
             self._start_workers()
         elif self.block:
@@ -438,6 +492,36 @@ class HttpServer:
     def _announce_stopping(self) -> None:
         if self._notifier is not None and not self._handed_over:
             self._notifier.send("STOPPING=1")
+
+    def _announce(self) -> None:
+        """Say where a blocking server listens, and how to stop it.
+
+        werkzeug's rule: when the application configured no logging (no
+        handler on the way to the root logger), a handler that prints the
+        bare message on stderr is added for this one logger, so ``python
+        app.py`` is never silent; otherwise the line is an ordinary INFO
+        record, shown as the application's logging decides.
+        """
+        if not listening_log.hasHandlers():
+            stream = logging.StreamHandler()  # sys.stderr
+            stream.setFormatter(logging.Formatter("%(message)s"))
+            listening_log.addHandler(stream)
+            listening_log.setLevel(INFO)
+        scheme = "http" if self.tls is None else "https"
+        try:
+            from ._urls import listening_urls
+
+            urls = (
+                self.where()  # a unix socket
+                if self._unix_path is not None
+                else "  ".join(listening_urls(self.host, self.port, scheme))
+            )
+        except ImportError:  # the standard library unreadable (privileges dropped)
+            urls = self.where()
+        on_main = threading.current_thread() is threading.main_thread()
+        listening_log.info(
+            "picohttp serving on %s  (%s)", urls, "Ctrl-C to stop" if on_main else "stop() to stop"
+        )
 
     def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (``stopTimeout``), close.

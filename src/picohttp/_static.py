@@ -31,6 +31,7 @@ pages by ``_listing.py``.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import stat
 import sys
@@ -53,7 +54,7 @@ from ._target import split_target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+    from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
     # A regular file to send: its bytes (small files), or an open descriptor.
     Source = Union[bytes, int, None]
@@ -74,6 +75,7 @@ _OPEN_FLAGS = (
 # stat per path component, and a second still follows a "current" symlink
 # that a deployment re-points.
 _BASE_TTL = 1.0
+log = logging.getLogger("picohttp")
 _bases: Dict[str, Tuple[str, float]] = {}
 # Where /proc/self/fd/N names the file open on descriptor N.
 _PROC_FD = sys.platform.startswith("linux")
@@ -358,6 +360,8 @@ def staticResource(
             return
         source = None
     except (FileNotFoundError, NotADirectoryError):
+        if not os.path.isdir(base):  # only on a miss: a found file costs nothing more
+            _warn_missing("staticBase", staticBase, base)
         if fallback is not None and "." not in segments[-1]:
             _send_fallback(request, response, base, fallback, defaultMime, cacheControl)
         else:
@@ -413,9 +417,37 @@ def _send_fallback(
     except (OSError, ValueError):
         source = None
     if source is None:  # missing, or a directory: the app's index is a file
+        if os.path.isdir(base):
+            _warn_missing("fallback", fallback, os.path.join(base, *segments))
         _fail(response, 404)
         return
     _send_file(request, response, base, segments, path, source, info, default_mime, cache_control)
+
+
+_warned_missing: Set[str] = set()
+
+
+def _warn_missing(keyword: str, given: str, resolved: str) -> None:
+    """A WARNING, once per path, that a staticBase or fallback does not exist.
+
+    A relative staticBase resolves against the working directory, so an app
+    started from another folder would otherwise answer 404 to everything
+    without a word; the absolute path says where it looked.
+    """
+    if resolved in _warned_missing:
+        return
+    _warned_missing.add(resolved)
+    if keyword == "staticBase":
+        why = f"a relative staticBase is resolved against the working directory, {os.getcwd()}"
+    else:
+        why = "a fallback is a file under staticBase"
+    log.warning(
+        "staticResource: %s=%r is %s, which does not exist (%s): requests for it answer 404",
+        keyword,
+        given,
+        resolved,
+        why,
+    )
 
 
 def _redirect_to_slash(request: HttpRequest, response: HttpResponse) -> None:
