@@ -26,7 +26,7 @@ from ._errors import RemoteProtocolError
 from ._headers import Headers
 from ._limits import DEFAULT_LIMITS, KEYWORDS, Limits
 from ._message import _UNSET, HttpRequest
-from ._target import parse_target
+from ._target import QueryDict, parse_target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
@@ -220,14 +220,14 @@ def _make_request(
     if "%" in target or "?" in target or "#" in target:
         path, query = parse_target(target)
     else:  # the common plain path: no decoding, no query
-        path, query = target[1:].split("/"), {}
+        path, query = target[1:].split("/"), QueryDict()
     return _new_request(method, path, query, version, headers, target, client), framing
 
 
 def _new_request(
     method: str,
     path: List[str],
-    query: Dict[str, str],
+    query: QueryDict,
     protocol: str,
     headers: Headers,
     target: str,
