@@ -19,13 +19,14 @@ import logging
 import os
 import sys
 
+from ._auth import basicAuth, read_users
 from ._server import HttpServer
 from ._static import staticResource
 from ._wrappers import cors, forcing_headers, header_fields, withHeaders
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Callable, List, Optional, Sequence
+    from typing import Any, Callable, Dict, List, Optional, Sequence
 
 
 def load_handler(spec: str) -> Callable[..., Any]:
@@ -126,6 +127,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="send Cache-Control: no-store with every response (development)",
     )
     parser.add_argument(
+        "--auth",
+        action="append",
+        default=[],
+        metavar="USER:PASSWORD",
+        help="ask for this user name and password (HTTP Basic; repeatable; use with HTTPS)",
+    )
+    parser.add_argument(
+        "--auth-file",
+        metavar="FILE",
+        help="ask for a user:password of this file (one per line, # comments)",
+    )
+    parser.add_argument(
         "--reload",
         action="store_true",
         help="restart the server when a .py file under the current directory changes",
@@ -142,6 +155,38 @@ def _parse_header(parser: argparse.ArgumentParser, text: str) -> tuple[str, str]
     except ValueError as exc:
         parser.error(f"--header {text!r}: {exc}")
     return name, value.strip()
+
+
+def _users(
+    parser: argparse.ArgumentParser, pairs: List[str], path: Optional[str]
+) -> Dict[str, str]:
+    """The ``--auth`` pairs and the ``--auth-file`` lines as one name -> password dict."""
+    users: Dict[str, str] = {}
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as lines:
+                users.update(read_users(lines, path))
+        except (OSError, UnicodeError, ValueError) as exc:
+            parser.error(f"--auth-file: {exc}")
+    for pair in pairs:
+        name, colon, password = pair.partition(":")
+        if not colon or not name:
+            parser.error(f"--auth {pair!r}: expected USER:PASSWORD")
+        users[name] = password
+    return users
+
+
+def _loopback_only(host: Optional[str]) -> bool:
+    if host in (None, "", "::", "0.0.0.0"):
+        return False
+    if host == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere
 
 
 def _tls_context(certfile: str, keyfile: Optional[str]) -> Any:
@@ -245,6 +290,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     extra = [_parse_header(parser, text) for text in options.header]
     if options.spa and app is not None:
         parser.error("--spa serves a directory's index.html; it does not apply to MODULE:FUNCTION")
+    users = _users(parser, options.auth, options.auth_file)
     directory = os.path.abspath(options.directory or os.getcwd())
     if app is None and not os.path.isdir(directory):
         parser.error(f"{directory} is not a directory")
@@ -269,6 +315,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             fallback="index.html" if options.spa else None,
         )
         what = directory
+    guard = None
+    if users:  # inside cors: a preflight carries no credentials, and needs none
+        handler = guard = basicAuth(handler, users)
     # Outermost last: --header and --no-cache reach cors's preflight answers too.
     if options.cors:
         handler = cors(handler)
@@ -306,6 +355,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (OSError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 1
+    if guard is not None and tls is None and not _loopback_only(options.bind):
+        guard.warn_plain_http(f"on {options.bind or 'every interface'}")
     urls = "  ".join(_urls(options.bind, server.port, "https" if tls else "http"))
     print(f"picohttp serving {what} on {urls}  (Ctrl-C to stop)", flush=True)
     server.start()

@@ -129,7 +129,13 @@ class HttpServer:
     in front, makes ``request.client`` and ``request.scheme`` those reported
     in ``X-Forwarded-For`` / ``X-Forwarded-Proto``; never by default),
     ``workers`` (processes sharing the port, Linux; handler state is then per
-    process) and ``tls`` (an ``ssl.SSLContext``: serve HTTPS).
+    process), ``tls`` (an ``ssl.SSLContext``: serve HTTPS) and
+    ``errorHandler`` (``f(request, response, status, message)``, called for
+    every error answer a request gets: an ``HttpError``, the Router's 404 and
+    405, a handler's exception as 500, ``request.json``'s 400, a form over a
+    limit's 413; ``response.status`` is set and ``data`` empty, and ``f``
+    fills the response as a handler does, e.g. as JSON; ``server.handler``
+    is then the handler wrapped so).
 
     The socket is bound here, so a busy port or a privileged one raises
     ``OSError`` at once; ``port=0`` picks a free port and ``server.port``
@@ -159,9 +165,15 @@ class HttpServer:
         trustProxy: Union[bool, int] = False,
         workers: int = 1,
         tls: Optional[ssl.SSLContext] = None,
+        errorHandler: Optional[Handler] = None,
     ) -> None:
         if not callable(handler):
             raise TypeError(f"handler must be callable, not {handler!r}")
+        self.errorHandler = errorHandler
+        if errorHandler is not None:  # without one, requests never pass through the wrapper
+            from ._errorhandler import with_error_handler
+
+            handler = with_error_handler(handler, errorHandler)
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
         if isinstance(maxThreads, bool) or not isinstance(maxThreads, int) or maxThreads < 1:
