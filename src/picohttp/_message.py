@@ -277,7 +277,7 @@ class HttpResponse:
     else ``None``): ``setCookie`` marks cookies ``Secure`` when it came over HTTPS.
     """
 
-    __slots__ = ("_error_message", "_headers", "request", "data", "protocol", "status")
+    __slots__ = ("_error_message", "_headers", "data", "protocol", "request", "status")
 
     def __init__(
         self,
