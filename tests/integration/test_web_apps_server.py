@@ -3,7 +3,7 @@
 A small JSON API (Router, request.json, HttpError, errorHandler), redirects,
 cookies, basicAuth (plain, behind a trusted proxy, over TLS with a trustme
 certificate) and the ``--auth`` options of the command line.  The same
-features through the test client: tests/unit/test_web_apps.py.
+features through the test client: tests/unit/test_web_apps_client.py.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Issue 16 through ``picohttp.testing.Client``: json, getlist, HttpError, errorHandler,
 redirect, cookies, basicAuth, and the client's ``json=``, ``cookies=``, ``auth=``.
 
-The same features over real sockets: tests/integration/test_web_apps.py.
+The same features over real sockets: tests/integration/test_web_apps_server.py.
 """
 
 from __future__ import annotations
