@@ -235,9 +235,9 @@ def test_gunicorn_behind_nginx_runs_the_same_handler(tmp_path: Path) -> None:
             assert get(front, FORGED)[::2] == (200, b"Hello 127.0.0.2, over http\n")
 
 
-def test_the_readme_shows_the_gunicorn_command_the_tests_run() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert f"\n{GUNICORN}\n" in readme
+def test_the_docs_show_the_gunicorn_command_the_tests_run() -> None:
+    wsgi_page = (ROOT / "docs" / "guide" / "wsgi.md").read_text()
+    assert f"\n{GUNICORN}\n" in wsgi_page
 
 
 def unit() -> configparser.ConfigParser:
