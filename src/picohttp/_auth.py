@@ -5,8 +5,9 @@ depend on where two strings first differ, so a client cannot find a
 password a character at a time by timing answers; an unknown name costs the
 same comparison against a stand-in.  Basic sends the password with every
 request, readable by anyone on the path unless the connection is HTTPS: the
-guard logs one WARNING the first time a password reaches it over plain HTTP
-from beyond this machine.
+guard logs one WARNING when a plain-HTTP server it guards listens beyond
+loopback (``warn_if_exposed``, at startup) or the first time a password
+reaches it over plain HTTP from another machine.
 """
 
 from __future__ import annotations
@@ -76,8 +77,9 @@ def basicAuth(handler: Handler, users: Users, realm: str = "picohttp") -> BasicA
         picohttp.HttpServer(8080, picohttp.basicAuth(handler, {"admin": "s3cret"}))
 
     Use it over HTTPS (``tls=``, or behind a TLS proxy): Basic sends the
-    password in the clear, and a WARNING is logged once when a password
-    arrives over plain HTTP from another machine.
+    password in the clear.  A WARNING is logged once: when a plain-HTTP
+    ``HttpServer`` guarded so listens beyond loopback, or else when a
+    password first arrives over plain HTTP from another machine.
     """
     if not callable(handler):
         raise TypeError(f"basicAuth needs a handler (a callable), not {handler!r}")
@@ -144,6 +146,38 @@ class BasicAuthGuard:
 
     def __repr__(self) -> str:
         return f"<{self.__qualname__}>"
+
+
+def loopback_only(host: Optional[str]) -> bool:
+    """True when a server bound to ``host`` is reachable from this machine only."""
+    if host in (None, "", "::", "0.0.0.0"):
+        return False
+    if host == "localhost":
+        return True
+    import ipaddress
+
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve anywhere
+
+
+def warn_if_exposed(handler: Any, host: Optional[str]) -> None:
+    """At startup of a plain-HTTP server: one WARNING if ``basicAuth`` guards it beyond loopback.
+
+    Follows ``__wrapped__`` through wrappers (``cors``, ``withHeaders``,
+    ``errorHandler``'s), so a guard anywhere in that chain is found; one inside
+    a ``Router`` warns at its first password from another machine instead.
+    """
+    if loopback_only(host):
+        return
+    for _ in range(32):  # a wrapper chain, not a cycle
+        if isinstance(handler, BasicAuthGuard):
+            handler.warn_plain_http(f"on {host or 'every interface'}")
+            return
+        handler = getattr(handler, "__wrapped__", None)
+        if handler is None:
+            return
 
 
 def _table_check(table: Dict[str, bytes]) -> Callable[[str, str], bool]:

@@ -176,19 +176,6 @@ def _users(
     return users
 
 
-def _loopback_only(host: Optional[str]) -> bool:
-    if host in (None, "", "::", "0.0.0.0"):
-        return False
-    if host == "localhost":
-        return True
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False  # a host name: it may resolve anywhere
-
-
 def _tls_context(certfile: str, keyfile: Optional[str]) -> Any:
     """A server ``ssl.SSLContext`` with the certificate loaded (ssl imported only for HTTPS)."""
     import ssl
@@ -315,9 +302,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             fallback="index.html" if options.spa else None,
         )
         what = directory
-    guard = None
     if users:  # inside cors: a preflight carries no credentials, and needs none
-        handler = guard = basicAuth(handler, users)
+        handler = basicAuth(handler, users)  # HttpServer warns if it listens beyond loopback
     # Outermost last: --header and --no-cache reach cors's preflight answers too.
     if options.cors:
         handler = cors(handler)
@@ -355,8 +341,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (OSError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 1
-    if guard is not None and tls is None and not _loopback_only(options.bind):
-        guard.warn_plain_http(f"on {options.bind or 'every interface'}")
     urls = "  ".join(_urls(options.bind, server.port, "https" if tls else "http"))
     print(f"picohttp serving {what} on {urls}  (Ctrl-C to stop)", flush=True)
     server.start()

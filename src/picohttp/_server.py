@@ -135,7 +135,9 @@ class HttpServer:
     405, a handler's exception as 500, ``request.json``'s 400, a form over a
     limit's 413; ``response.status`` is set and ``data`` empty, and ``f``
     fills the response as a handler does, e.g. as JSON; ``server.handler``
-    is then the handler wrapped so).
+    is then the handler wrapped so).  A plain-HTTP server whose handler is
+    (or wraps) a ``basicAuth`` guard logs one WARNING when it listens beyond
+    loopback: the passwords would cross the network readable.
 
     The socket is bound here, so a busy port or a privileged one raises
     ``OSError`` at once; ``port=0`` picks a free port and ``server.port``
@@ -174,6 +176,10 @@ class HttpServer:
             from ._errorhandler import with_error_handler
 
             handler = with_error_handler(handler, errorHandler)
+        if tls is None:
+            from ._auth import warn_if_exposed
+
+            warn_if_exposed(handler, host)  # basicAuth's passwords, readable on the network
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
         if isinstance(maxThreads, bool) or not isinstance(maxThreads, int) or maxThreads < 1:

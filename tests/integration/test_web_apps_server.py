@@ -20,6 +20,7 @@ from typing import Any, Dict, Iterator, List
 
 import pytest
 
+import picohttp
 from picohttp import HttpError, HttpRequest, HttpResponse, Router, basicAuth
 from support import (
     PYTHON,
@@ -236,6 +237,24 @@ def test_one_warning_when_passwords_come_over_plain_http_from_another_machine(
             assert requests.get(url, auth=("ann", "pw"), headers=plain).status_code == 200
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "192.0.2.8" in warnings[0]
+
+
+def test_a_server_guarded_beyond_loopback_without_tls_warns_at_startup(caplog: Any) -> None:
+    def started(handler: Any, host: str, **keywords: Any) -> List[str]:
+        caplog.clear()
+        with caplog.at_level(logging.WARNING, logger="picohttp"):
+            picohttp.HttpServer(0, handler, host=host, start=False, **keywords).stop()
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+
+    guard = basicAuth(secret, {"ann": "pw"})
+    assert started(guard, "127.0.0.1") == []
+    warned = started(guard, "0.0.0.0")
+    assert len(warned) == 1 and "plain HTTP on 0.0.0.0" in warned[0]
+    assert started(guard, "0.0.0.0") == []  # once per guard
+    # Found through the wrappers around it (cors, withHeaders, errorHandler's own).
+    wrapped = picohttp.cors(picohttp.withHeaders(basicAuth(secret, {"a": "b"}), {"X-A": "b"}))
+    assert len(started(wrapped, "0.0.0.0", errorHandler=json_errors)) == 1
+    assert started(secret, "0.0.0.0") == []  # no password asked: nothing to warn about
 
 
 def test_a_trusted_proxys_https_makes_cookies_secure() -> None:
