@@ -66,6 +66,7 @@ class HttpRequest:
         "_files",
         "_form",
         "_json",
+        "_query",
         "_scheme",
         "_user",
         "client",
@@ -73,9 +74,10 @@ class HttpRequest:
         "method",
         "path",
         "protocol",
-        "query",
         "uri",
     )
+
+    _query: QueryDict  # unset until read when the target had no query string
 
     def __init__(
         self,
@@ -93,7 +95,7 @@ class HttpRequest:
     ) -> None:
         self.method = method
         self.path = [""] if path is None else path
-        self.query = query if isinstance(query, QueryDict) else QueryDict(query or ())
+        self.query = QueryDict() if query is None else query
         self.protocol = protocol
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
         self.uri = uri if uri is not None else "/" + "/".join(self.path)
@@ -113,6 +115,19 @@ class HttpRequest:
     @scheme.setter
     def scheme(self, value: str) -> None:
         self._scheme = value
+
+    @property
+    def query(self) -> QueryDict:
+        """The query string as the spec's ``dict``; ``query.getlist(name)`` gives every value."""
+        try:
+            return self._query
+        except AttributeError:  # no query string: the parser leaves it unset, made when read
+            query = self._query = QueryDict()
+            return query
+
+    @query.setter
+    def query(self, value: Dict[str, str]) -> None:
+        self._query = value if isinstance(value, QueryDict) else QueryDict(value)
 
     @property
     def user(self) -> Optional[str]:

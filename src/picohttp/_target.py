@@ -64,7 +64,7 @@ class QueryDict(dict):  # type: ignore[type-arg]  # dict[str, str]
                 key, _, value = piece.partition("=")
                 if unquote(key, True) == name:
                     values.append(unquote(value, True))
-        return values
+        return values or [self[name]]  # or a name the handler added itself
 
     def copy(self) -> QueryDict:
         copied = QueryDict(self)

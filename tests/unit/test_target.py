@@ -113,6 +113,8 @@ def test_query_getlist_gives_every_value_in_order() -> None:
     assert parse_target("/p")[1].getlist("t") == []  # no query string: still a QueryDict
     copied = query.copy()
     assert copied.getlist("t") == ["1", "2", "a b c", ""]
+    query["added"] = "by the handler"
+    assert query.getlist("added") == ["by the handler"]
 
 
 def test_unquote() -> None:
