@@ -21,6 +21,7 @@ import re
 import sys
 
 from . import __version__
+from ._auth import basicAuth, read_users
 from ._server import HttpServer, ImportedServerError, listen_hint, refusing_servers
 from ._static import staticResource
 from ._urls import listening_urls
@@ -28,7 +29,7 @@ from ._wrappers import cors, forcing_headers, header_fields, withHeaders
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Callable, List, Optional, Sequence
+    from typing import Any, Callable, Dict, List, Optional, Sequence
 
 
 class UsageError(Exception):
@@ -214,6 +215,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="send Cache-Control: no-store with every response (development)",
     )
     parser.add_argument(
+        "--auth",
+        action="append",
+        default=[],
+        metavar="USER:PASSWORD",
+        help="ask for this user name and password (HTTP Basic; repeatable; use with HTTPS)",
+    )
+    parser.add_argument(
+        "--auth-file",
+        metavar="FILE",
+        help="ask for a user:password of this file (one per line, # comments)",
+    )
+    parser.add_argument(
         "--reload",
         action="store_true",
         help="restart the server when a .py file under the current directory changes",
@@ -230,6 +243,25 @@ def _parse_header(parser: argparse.ArgumentParser, text: str) -> tuple[str, str]
     except ValueError as exc:
         parser.error(f"--header {text!r}: {exc}")
     return name, value.strip()
+
+
+def _users(
+    parser: argparse.ArgumentParser, pairs: List[str], path: Optional[str]
+) -> Dict[str, str]:
+    """The ``--auth`` pairs and the ``--auth-file`` lines as one name -> password dict."""
+    users: Dict[str, str] = {}
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as lines:
+                users.update(read_users(lines, path))
+        except (OSError, UnicodeError, ValueError) as exc:
+            parser.error(f"--auth-file: {exc}")
+    for pair in pairs:
+        name, colon, password = pair.partition(":")
+        if not colon or not name:
+            parser.error(f"--auth {pair!r}: expected USER:PASSWORD")
+        users[name] = password
+    return users
 
 
 def _tls_context(certfile: str, keyfile: Optional[str]) -> Any:
@@ -303,6 +335,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         parser.error("--dotfiles is for serving a directory; it does not apply to MODULE:FUNCTION")
     if options.spa and app is not None:
         parser.error("--spa serves a directory's index.html; it does not apply to MODULE:FUNCTION")
+    users = _users(parser, options.auth, options.auth_file)
     directory = os.path.abspath(options.directory or os.getcwd())
     if app is None and not os.path.isdir(directory):
         parser.error(f"{directory} is not a directory")
@@ -333,6 +366,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             dotfiles=options.dotfiles,
         )
         what = directory
+    if users:  # inside cors: a preflight carries no credentials, and needs none
+        handler = basicAuth(handler, users)  # HttpServer warns if it listens beyond loopback
     # Outermost last: --header and --no-cache reach cors's preflight answers too.
     if options.cors:
         handler = cors(handler)

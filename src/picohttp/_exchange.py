@@ -12,14 +12,15 @@ import logging
 import threading
 import time
 
-from ._errors import LocalProtocolError, RemoteProtocolError
+from ._errors import HttpError, LocalProtocolError, RemoteProtocolError
+from ._headers import Headers
 from ._httpdate import format_http_date
 from ._message import HttpRequest, HttpResponse
-from ._serializer import FileBody, StreamBody, error_head, serialize
+from ._serializer import REASONS, FileBody, StreamBody, error_head, serialize
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Callable, Optional, Sequence, Tuple
+    from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
     from ._serializer import Body
 
@@ -51,7 +52,8 @@ def run_handler(
     """Call ``handler(request, response, *args)`` and serialize what it left.
 
     Returns ``(head, body, status, content_length)``.  A handler exception or
-    an unsendable response is logged once and becomes a plain 500, except a
+    an unsendable response is logged once and becomes a plain 500, except an
+    ``HttpError`` (the handler's own answer, with its headers) and a
     ``RemoteProtocolError`` (such as ``request.form`` raises for a malformed
     form): the client gets its status and reason, as for a bad request head.
     A ``BaseException`` that is not an ``Exception`` (``SystemExit`` from
@@ -62,22 +64,22 @@ def run_handler(
     on the thread that will send the stream.
     """
     response = HttpResponse()
+    response.request = request  # setCookie's secure=None looks at its scheme
     try:
         if handler(request, response, *args) is not None:
             warn_returned(handler)
     except Exception as exc:
-        _discard(response.data)
-        if isinstance(exc, RemoteProtocolError) and 400 <= exc.status <= 599:
-            # The client's fault, found while the handler read the request (a
-            # malformed form in request.form), or a 4xx the handler raised on purpose.
-            log.debug("%s %s: %d %s", request.method, request.uri, exc.status, exc.reason)
-            return _error(exc.status, exc.reason, request.method)
-        log.exception("handler %s raised on %s %s", _name(handler), request.method, request.uri)
-        return _error(500, "the request handler failed", request.method)
+        discard_body(response.data)
+        status, message, headers = failure_answer(exc, handler, request)
+        if not isinstance(exc, HttpError):
+            return _error(status, message, request.method)
+        response = HttpResponse(
+            status=status, headers=Headers(headers), data=plain_text(status, message)
+        )
     except BaseException as exc:
         if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is _MAIN:
             raise
-        _discard(response.data)
+        discard_body(response.data)
         log.error(
             "handler %s raised %s on %s %s",
             _name(handler),
@@ -135,7 +137,7 @@ def _unsendable(
         reason,
         exc_info=trace,
     )
-    _discard(data)
+    discard_body(data)
     return _error(500, "the handler's response could not be sent", request.method)
 
 
@@ -158,6 +160,35 @@ def warn_returned(handler: Handler) -> None:
         "set response.data instead (response.data = ...)",
         _name(handler),
     )
+
+
+def failure_answer(
+    exc: Exception, handler: Handler, request: HttpRequest
+) -> Tuple[int, str, Optional[Dict[str, Any]]]:
+    """``(status, message, headers)`` to answer for what ``handler`` raised; logged here.
+
+    ``HttpError`` and a 4xx/5xx ``RemoteProtocolError`` (found while the handler
+    read the request: a malformed form, a form over a limit) are answers, logged
+    at DEBUG; anything else is a failure of the handler, logged with its
+    traceback, and a 500 whose message never shows the exception's text.
+    """
+    if isinstance(exc, HttpError):
+        message = exc.message or REASONS.get(exc.status, "")
+        log.debug("%s %s: %d %s", request.method, request.uri, exc.status, message)
+        return exc.status, message, exc.headers
+    if isinstance(exc, RemoteProtocolError) and 400 <= exc.status <= 599:
+        log.debug("%s %s: %d %s", request.method, request.uri, exc.status, exc.reason)
+        return exc.status, exc.reason, None
+    log.exception("handler %s raised on %s %s", _name(handler), request.method, request.uri)
+    return 500, "the request handler failed", None
+
+
+def plain_text(status: int, message: Optional[str]) -> str:
+    """The plain-text body of an error answer: ``"404 Not Found: no such item\n"``."""
+    reason = REASONS.get(status, "")
+    if not message or message == reason:
+        return f"{status} {reason}\n"
+    return f"{status} {reason}: {message}\n"
 
 
 def _error(status: int, reason: str, method: str) -> Tuple[bytes, Body, int, Optional[int]]:
@@ -187,7 +218,7 @@ def answer_body_size(answer: bytes) -> int:
     return len(answer) - answer.index(b"\r\n\r\n") - 4
 
 
-def _discard(data: Any) -> None:
+def discard_body(data: Any) -> None:
     """Close a file or generator the handler left behind for a response never sent."""
     if isinstance(data, FileBody) or (
         hasattr(data, "close") and (hasattr(data, "read") or hasattr(data, "__next__"))

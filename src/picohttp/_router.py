@@ -174,7 +174,8 @@ class Router:
     A route function is called as ``function(request, response, *args,
     **captures)``: ``args`` are ``HttpServer``'s ``args``, ``captures`` the
     values of the pattern's ``{name}`` segments.  Unknown paths get 404; a
-    known path with another method gets 405 and ``Allow``.  ``mount`` hands
+    known path with another method gets 405 and ``Allow`` (both go through
+    ``HttpServer``'s ``errorHandler`` when it has one).  ``mount`` hands
     a whole prefix to another handler (``staticResource``, another router).
     """
 
@@ -327,11 +328,13 @@ class Router:
             response.status = 405
             response.headers["Allow"] = ", ".join(sorted(allowed))
             response.data = "405 Method Not Allowed\n"
+            response.mark_error("Method Not Allowed")  # through the server's errorHandler
             return
         mount, depth = self._find_mount(segments)
         if mount is None:
             response.status = 404
             response.data = "404 Not Found\n"
+            response.mark_error("Not Found")
         elif depth == len(segments):
             _redirect_to_slash(request, response)
         else:

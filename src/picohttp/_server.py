@@ -196,9 +196,17 @@ class HttpServer:
     in ``X-Forwarded-For`` / ``X-Forwarded-Proto``; never by default),
     ``workers`` (processes sharing the port, Linux; handler state is then per
     process), ``tls`` (an ``ssl.SSLContext``: serve HTTPS), ``fd`` (serve
-    the listening socket already open as this descriptor instead of binding)
-    and ``socketMode`` (permissions of a ``host="unix:PATH"`` socket file,
-    0o660).
+    the listening socket already open as this descriptor instead of binding),
+    ``socketMode`` (permissions of a ``host="unix:PATH"`` socket file,
+    0o660) and ``errorHandler`` (``f(request, response, status, message)``,
+    called for every error answer a request gets: an ``HttpError``, the
+    Router's 404 and 405, a handler's exception as 500, ``request.json``'s
+    400, a form over a limit's 413; ``response.status`` is set and ``data``
+    empty, and ``f`` fills the response as a handler does, e.g. as JSON;
+    ``server.handler`` is then the handler wrapped so).  A plain-HTTP server
+    whose handler is (or wraps) a ``basicAuth`` guard logs one WARNING when
+    it listens beyond loopback: the passwords would cross the network
+    readable.
 
     ``host="unix:/run/app/app.sock"`` listens on a unix domain socket: a
     stale socket file there is replaced, a live one or any other file is an
@@ -248,6 +256,7 @@ class HttpServer:
         tls: Optional[ssl.SSLContext] = None,
         fd: Optional[int] = None,
         socketMode: int = DEFAULT_MODE,
+        errorHandler: Optional[Handler] = None,
     ) -> None:
         if _refusals:
             raise ImportedServerError(_refusals[-1])
@@ -269,6 +278,15 @@ class HttpServer:
                     else ""
                 )
             )
+        self.errorHandler = errorHandler
+        if errorHandler is not None:  # without one, requests never pass through the wrapper
+            from ._errorhandler import with_error_handler
+
+            handler = with_error_handler(handler, errorHandler)
+        if tls is None:
+            from ._auth import warn_if_exposed
+
+            warn_if_exposed(handler, host)  # basicAuth's passwords, readable on the network
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
         if isinstance(maxThreads, bool) or not isinstance(maxThreads, int) or maxThreads < 1:
