@@ -59,8 +59,8 @@ log = logging.getLogger("picohttp")
 EVENT_READ = selectors.EVENT_READ
 EVENT_WRITE = selectors.EVENT_WRITE
 
-# Connection phases.
-READING, HANDLING, WRITING, LINGERING, CLOSED = range(5)
+# Connection phases.  OPENING: before READING, while an ``Opener`` (TLS) sets the connection up.
+READING, HANDLING, WRITING, LINGERING, CLOSED, OPENING = range(6)
 
 #: How long a closing connection is drained of what the client still sends.
 LINGER_TIMEOUT = 2.0
@@ -140,8 +140,40 @@ def fault_answer(exc: BaseException) -> Tuple[int, str, Optional[int]]:
     return 500, "the request body could not be stored", None
 
 
+class Opener:
+    """What happens to an accepted socket before its request is read (TLS: the handshake).
+
+    The loop's one accept loop calls ``accepted`` for each new socket (the
+    connection is counted open already); the opener makes a ``Connection`` in
+    the ``OPENING`` phase and drives it with the loop's public methods
+    (``want``, ``read``, ``start_writing``, ``close``).  ``step`` gets the
+    selector's events while the connection is ``OPENING``, ``timed_out`` its
+    deadline (the loop closes the connection after it).  A stop closes every
+    ``OPENING`` connection: no request has come yet.
+    """
+
+    def attach(self, loop: Loop) -> None:
+        """Called once by the loop that will call the other methods."""
+        raise NotImplementedError
+
+    def accepted(self, fd: int, address: Any, now: float) -> None:
+        """A new connection (descriptor ``fd`` from ``accept``); the loop counts it open."""
+        raise NotImplementedError
+
+    def step(self, conn: Connection, now: float) -> None:
+        """The selector reported ``conn`` (``OPENING``) ready."""
+        raise NotImplementedError
+
+    def timed_out(self, conn: Connection) -> None:
+        """``conn`` (``OPENING``) passed its deadline; the loop closes it next."""
+        raise NotImplementedError
+
+
 class Loop:
-    """The selector loop of one server (see the module docstring)."""
+    """The selector loop of one server (see the module docstring).
+
+    ``opener``: what happens after accept instead of the plain path (TLS).
+    """
 
     def __init__(
         self,
@@ -150,6 +182,7 @@ class Loop:
         dispatch: Callable[[Any, Tuple[str, int], HttpRequest, int], None],
         max_connections: int,
         stop_timeout: float,
+        opener: Optional[Opener] = None,
     ) -> None:
         self.limits = limits
         self._listener = listener
@@ -157,6 +190,13 @@ class Loop:
         # conversions and a socket.socket __init__) costs more than the syscall.
         self._accept_fd = getattr(listener, "_accept")  # noqa: B009
         self._family = listener.family
+        self._opener = opener
+        # What one accepted socket becomes: read at once (plain), or the opener's.
+        self._start: Callable[[int, Any, float], None] = (
+            self._start_plain if opener is None else opener.accepted
+        )
+        if opener is not None:
+            opener.attach(self)
         self._dispatch = dispatch
         self._max_connections = max_connections
         self._stop_timeout = stop_timeout
@@ -223,9 +263,23 @@ class Loop:
         self._tick_every = seconds
         self._tick_at = time.monotonic() + seconds
 
+    def hand_over(
+        self, sock: Any, client: Tuple[str, int], writer: Optional[Writer], linger: bool
+    ) -> None:
+        """``adopt`` on the loop thread; safe from any thread."""
+        self.call_soon(self.adopt, sock, client, writer, linger)
+
     def request_stop(self) -> None:
         """Begin a graceful stop; safe from any thread and from signal handlers."""
         self.call_soon(self._begin_stop)
+
+    def wake_fileno(self) -> int:
+        """The descriptor whose byte wakes the loop (``signal.set_wakeup_fd`` may write it)."""
+        return self._wake_writer.fileno()
+
+    def stop_time_left(self) -> float:
+        """Seconds left of the stop timeout the loop began counting at the stop (>= 0)."""
+        return max(0.0, self._stop_deadline - time.monotonic())
 
     # -- the loop --------------------------------------------------------------
 
@@ -237,26 +291,8 @@ class Loop:
         if not self._stopping:
             self._resume_accepting()
         select = self._selector.select
-        heap = self._heap
         while True:
-            if heap:
-                timeout: Optional[float] = max(0.0, heap[0][0] - time.monotonic())
-            else:
-                timeout = None
-            if self._stopping:
-                remaining = max(0.0, self._stop_deadline - time.monotonic())
-                timeout = remaining if timeout is None else min(timeout, remaining)
-            if self._pool_check_at is not None:
-                remaining = max(0.0, self._pool_check_at - time.monotonic())
-                timeout = remaining if timeout is None else min(timeout, remaining)
-            if self._tick_at is not None:
-                remaining = max(0.0, self._tick_at - time.monotonic())
-                timeout = remaining if timeout is None else min(timeout, remaining)
-            retry_at = self._retry_accept_at
-            if retry_at is not None and self._may_wait_to_retry():
-                remaining = max(0.0, retry_at - time.monotonic())
-                timeout = remaining if timeout is None else min(timeout, remaining)
-            events = select(timeout)
+            events = select(self._timeout())
             now = time.monotonic()
             for key, _mask in events:
                 target = key.data
@@ -269,30 +305,50 @@ class Loop:
                         self._on_event(target, now)
                 except Exception:  # one connection's fault: it ends, the loop goes on
                     self._event_failed(target)
-            released = self._released
-            while released:
-                released.popleft()
-                self.open -= 1
-            if (
-                not self._accepting
-                and not self._stopping
-                and self.open < self._max_connections
-                and (self._starved_since is None or self._may_retry_accept(now))
-            ):
-                self._resume_accepting()
-                if self._starved_since is not None:
-                    self._retry_accept(now)
-            if heap and heap[0][0] <= now:
-                self._expire(now)
-            check_at = self._pool_check_at
-            if check_at is not None and now >= check_at and self.pool_check is not None:
-                self._check_pool(now)
-            if self._tick_at is not None and now >= self._tick_at:
-                self._tick_at = now + self._tick_every
-                self._tick()  # type: ignore[misc]  # set together with _tick_at
-            if self._stopping and (self.open <= 0 or now >= self._stop_deadline):
+            if self._after_events(now):
                 break
-        self._close_all()
+        self.close_all()
+
+    def _timeout(self) -> Optional[float]:
+        """How long ``select`` may wait: until the earliest deadline, or for ever."""
+        heap = self._heap
+        at = heap[0][0] if heap else None
+        for other in (
+            self._stop_deadline if self._stopping else None,
+            self._pool_check_at,
+            self._tick_at,
+            self._retry_at(),
+        ):
+            if other is not None and (at is None or other < at):
+                at = other
+        return None if at is None else max(0.0, at - time.monotonic())
+
+    def _after_events(self, now: float) -> bool:
+        """Count closes, resume accepting, expire deadlines, run timers; True: the stop is done."""
+        released = self._released
+        while released:
+            released.popleft()
+            self.open -= 1
+        if not self._accepting and not self._stopping and self.open < self._max_connections:
+            self._maybe_resume_accepting(now)
+        heap = self._heap
+        if heap and heap[0][0] <= now:
+            self._expire(now)
+        check_at = self._pool_check_at
+        if check_at is not None and now >= check_at and self.pool_check is not None:
+            self._check_pool(now)
+        if self._tick_at is not None and now >= self._tick_at:
+            self._tick_at = now + self._tick_every
+            self._tick()  # type: ignore[misc]  # set together with _tick_at
+        return self._stopping and (self.open <= 0 or now >= self._stop_deadline)
+
+    def _maybe_resume_accepting(self, now: float) -> None:
+        """Below the cap and not stopping: accept again, unless a pause for descriptors holds."""
+        if self._starved_since is None:
+            self._resume_accepting()
+        elif self._may_retry_accept(now):
+            self._resume_accepting()
+            self._retry_accept(now)
 
     def _run_calls(self) -> None:
         try:
@@ -389,6 +445,11 @@ class Loop:
         except Exception:
             self._event_failed(_ACCEPT)
 
+    def _retry_at(self) -> Optional[float]:
+        """When to try accept() again while paused for descriptors, if nothing else holds it."""
+        retry_at = self._retry_accept_at
+        return retry_at if retry_at is not None and self._may_wait_to_retry() else None
+
     def _may_wait_to_retry(self) -> bool:
         """Paused for descriptors, and nothing else keeps accepting paused (the cap, a stop)."""
         return not self._accepting and not self._stopping and self.open < self._max_connections
@@ -399,11 +460,9 @@ class Loop:
         return self.open < self._starved_open or (retry_at is not None and now >= retry_at)
 
     def _accept(self, now: float) -> None:
+        """Accept up to ``ACCEPT_BATCH`` connections; each goes to ``_start``."""
         accept = self._accept_fd
-        family = self._family
-        make_socket = _socket.socket
-        limits = self.limits
-        dispatch = self._dispatch
+        start = self._start
         for _ in range(ACCEPT_BATCH):
             if self.open >= self._max_connections:
                 self._pause_accepting()
@@ -420,57 +479,64 @@ class Loop:
                     return
                 continue
             self.open += 1
-            sock = make_socket(family, _socket.SOCK_STREAM, 0, fd)
-            if not DONTWAIT:
-                sock.setblocking(False)
-            client = address if len(address) == 2 else client_address(address)
-            # The fast path: the whole request is already here (TCP_DEFER_ACCEPT
-            # makes that the rule), so no Connection, parser or selector entry.
-            try:
-                data = sock.recv(RECV_SIZE, DONTWAIT)
-                parsed = parse_request(data, limits, client) if data else None
-            except WOULD_BLOCK:
-                data = None
-                parsed = None
-            except RemoteProtocolError as error:
-                conn = Connection(sock, client, RequestParser(limits, client))
-                self._reject(conn, error, now)
-                continue
-            except OSError:
-                sock.close()
-                self.open -= 1
-                continue
-            except Exception:  # MemoryError, a bug: this connection only (the try costs nothing)
-                log.exception("unexpected error on the connection from %s; closed", client[0])
-                sock.close()
-                self.open -= 1
-                continue
-            if parsed is not None:
-                dispatch(sock, client, parsed[0], parsed[1])
-                continue
+            start(fd, address, now)
+
+    def _start_plain(self, fd: int, address: Any, now: float) -> None:
+        """A plain connection: read at once, and dispatch when the whole request is here."""
+        sock = _socket.socket(self._family, _socket.SOCK_STREAM, 0, fd)
+        if not DONTWAIT:
+            sock.setblocking(False)
+        client = address if len(address) == 2 else client_address(address)
+        limits = self.limits
+        # The fast path: the whole request is already here (TCP_DEFER_ACCEPT
+        # makes that the rule), so no Connection, parser or selector entry.
+        try:
+            data = sock.recv(RECV_SIZE, DONTWAIT)
+            parsed = parse_request(data, limits, client) if data else None
+        except WOULD_BLOCK:
+            data = None
+            parsed = None
+        except RemoteProtocolError as error:
             conn = Connection(sock, client, RequestParser(limits, client))
-            conn.deadline = now + limits.head_timeout
-            if data is None:
-                self._want(conn, EVENT_READ)
-            else:
-                self._received(conn, data, now)
+            self._reject(conn, error, now)
+            return
+        except OSError:
+            sock.close()
+            self.open -= 1
+            return
+        except Exception:  # MemoryError, a bug: this connection only (the try costs nothing)
+            log.exception("unexpected error on the connection from %s; closed", client[0])
+            sock.close()
+            self.open -= 1
+            return
+        if parsed is not None:
+            self._dispatch(sock, client, parsed[0], parsed[1])
+            return
+        conn = Connection(sock, client, RequestParser(limits, client))
+        conn.deadline = now + limits.head_timeout
+        if data is None:
+            self.want(conn, EVENT_READ)
+        else:
+            self._received(conn, data, now)
 
     # -- reading -------------------------------------------------------------
 
     def _on_event(self, conn: Connection, now: float) -> None:
         phase = conn.phase
         if phase == READING:
-            self._read(conn, now)
+            self.read(conn, now)
         elif phase == WRITING:
             self._write(conn, now)
         elif phase == LINGERING:
             self._drain(conn)
+        elif phase == OPENING and self._opener is not None:
+            self._opener.step(conn, now)
 
-    def _read(self, conn: Connection, now: float) -> None:
+    def read(self, conn: Connection, now: float) -> None:
         try:
             data = conn.sock.recv(RECV_SIZE, DONTWAIT)
         except WOULD_BLOCK:
-            self._want(conn, EVENT_READ)
+            self.want(conn, EVENT_READ)
             return
         except OSError:
             self.close(conn)  # reset by the client: a normal event
@@ -511,9 +577,9 @@ class Loop:
                         conn.sock.send(_CONTINUE, DONTWAIT)
                     except OSError:  # would block, or gone: the read timeout settles it
                         pass
-            self._want(conn, EVENT_READ)
+            self.want(conn, EVENT_READ)
             return
-        self._unwatch(conn)
+        self.unwatch(conn)
         conn.phase = HANDLING  # the loop lets go of this Connection; the socket goes on
         self._dispatch(conn.sock, conn.client, request, parser.leftover)
 
@@ -589,7 +655,7 @@ class Loop:
         if not done:
             if writer.sent != before:
                 conn.deadline = now + self.limits.write_timeout
-            self._want(conn, EVENT_WRITE)
+            self.want(conn, EVENT_WRITE)
             return
         conn.writer = None
         self.finish(conn)
@@ -615,7 +681,7 @@ class Loop:
                 if not data:
                     break
         except WOULD_BLOCK:
-            self._want(conn, EVENT_READ)
+            self.want(conn, EVENT_READ)
             return
         except OSError:
             pass
@@ -623,7 +689,7 @@ class Loop:
 
     # -- bookkeeping ------------------------------------------------------------
 
-    def _want(self, conn: Connection, mask: int) -> None:
+    def want(self, conn: Connection, mask: int) -> None:
         """Wait for ``mask`` on ``conn`` and watch its deadline."""
         if conn.mask != mask:
             if conn.mask:
@@ -638,7 +704,7 @@ class Loop:
             conn.heap_at = deadline
             heapq.heappush(self._heap, (deadline, next(self._sequence), conn))
 
-    def _unwatch(self, conn: Connection) -> None:
+    def unwatch(self, conn: Connection) -> None:
         if conn.mask:
             self._selector.unregister(conn.sock)
             conn.mask = 0
@@ -648,7 +714,7 @@ class Loop:
         """Close ``conn`` on the loop thread."""
         if conn.phase == CLOSED:
             return
-        self._unwatch(conn)
+        self.unwatch(conn)
         if conn.writer is not None:
             conn.writer.close()
             conn.writer = None
@@ -687,7 +753,10 @@ class Loop:
                 reason = f"timed out waiting for the {what}"
             self._reject(conn, RemoteProtocolError(408, reason), now)
         else:
-            log.debug("%s: timed out (phase %d), closing", conn.client[0], conn.phase)
+            if conn.phase == OPENING and self._opener is not None:
+                self._opener.timed_out(conn)
+            else:
+                log.debug("%s: timed out (phase %d), closing", conn.client[0], conn.phase)
             self.close(conn)
 
     # -- stopping ------------------------------------------------------------
@@ -701,11 +770,9 @@ class Loop:
         self._listener.close()  # new connections are refused from here on
         for key in list(self._selector.get_map().values()):
             conn = key.data
-            if (
-                isinstance(conn, Connection)
-                and conn.phase == READING
-                and conn.parser is not None
-                and not conn.parser.head_done
+            if isinstance(conn, Connection) and (
+                conn.phase == OPENING
+                or (conn.phase == READING and conn.parser is not None and not conn.parser.head_done)
             ):
                 self.close(conn)  # no request yet: nothing in flight to finish
             elif isinstance(conn, Connection) and type(conn.writer) is StreamWriter:
@@ -715,7 +782,7 @@ class Loop:
         if self.stop_hook is not None:
             self.stop_hook()
 
-    def _close_all(self, interrupted: bool = False) -> None:
+    def close_all(self, interrupted: bool = False) -> None:
         """Close every connection and the loop's own sockets; say what was cut short.
 
         ``interrupted``: a second Ctrl-C cut the stop short (the timeout did not run out).

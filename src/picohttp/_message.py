@@ -264,8 +264,11 @@ class HttpRequest:
         self._files = files
         return form, files
 
-    def _release(self) -> None:
-        """Close a spooled body and the temporary files of its uploads (handler done)."""
+    def release(self) -> None:
+        """Close a spooled body and the temporary files of its uploads (the handler is done).
+
+        The one cleanup call after a handler: the server and the test client make it.
+        """
         body = self._body
         if body is not None and not isinstance(body, bytes):
             body.close()
@@ -276,6 +279,16 @@ class HttpRequest:
 
     def __repr__(self) -> str:
         return f"<HttpRequest {self.method} {self.uri} {self.protocol}>"
+
+
+def body_framed(request: HttpRequest) -> bool:
+    """Whether ``request``'s head framed a body (``Content-Length``, chunked) that was read whole.
+
+    A head that framed none after a method that may carry one (``POST``
+    without ``Content-Length``) may be followed by bytes the server ignores:
+    it drains them before closing.
+    """
+    return request._body is not None
 
 
 class HttpResponse:

@@ -59,6 +59,10 @@ class WorkerPool:
         """Threads between items: waiting for the next one, or about to."""
         return self._busy_since.count(0.0)
 
+    def owns(self, ident: int) -> bool:
+        """True if the thread ``ident`` is one of this pool's."""
+        return any(thread.ident == ident for thread in self._threads)
+
     def submit(self, item: Any) -> bool:
         """Queue ``item`` (one caller only: the loop thread).
 

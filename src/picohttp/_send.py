@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import socket
 import struct
-import sys
 
 from ._serializer import STREAM_CHUNK, FileBody, StreamBody
 
@@ -28,8 +27,8 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
 #: the flag is missing (Windows), the loop switches each socket instead.
 DONTWAIT: int = getattr(socket, "MSG_DONTWAIT", 0)
 
-#: Exceptions meaning "the socket would block"; TLS support adds ssl's
-#: (``also_would_block``).
+#: Exceptions meaning "the socket would block", for plain and TLS sockets alike
+#: (``TlsSocket`` raises ``BlockingIOError`` where ``ssl`` would raise its own).
 WOULD_BLOCK: Tuple[Type[BaseException], ...] = (BlockingIOError, InterruptedError)
 
 #: Bodies up to this size are joined to the head and leave in one send.
@@ -38,23 +37,6 @@ JOIN_LIMIT = 64 * 1024
 _HAVE_SENDFILE = hasattr(os, "sendfile")
 _HAVE_PREAD = hasattr(os, "pread")
 _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on with a zero timeout
-
-
-def also_would_block(*types: Type[BaseException]) -> None:
-    """Count ``types`` as "would block" too (TLS: ``ssl.SSLWantReadError`` and ``-WriteError``).
-
-    The I/O modules bind the tuple at import (``from ._send import WOULD_BLOCK``:
-    a global costs less than an attribute on the hot path), so each picohttp
-    module holding the current tuple gets the new one.  Plain sockets never
-    raise these, so plain servers in the same process are unaffected.
-    """
-    global WOULD_BLOCK
-    old = WOULD_BLOCK
-    new = old + tuple(kind for kind in types if kind not in old)
-    for name, module in list(sys.modules.items()):
-        if name.startswith("picohttp.") and getattr(module, "WOULD_BLOCK", None) is old:
-            module.WOULD_BLOCK = new  # type: ignore[attr-defined]
-    WOULD_BLOCK = new
 
 
 class Writer:

@@ -17,32 +17,12 @@ import os
 import signal
 import socket
 import threading
-import time
 from logging import INFO
 
-from ._exchange import (
-    access_log,
-    answer_body_size,
-    body_size,
-    http_date_now,
-    log_access,
-    run_handler,
-)
-from ._forwarded import apply_forwarded, proxy_hops
+from ._forwarded import proxy_hops
 from ._limits import Limits
 from ._loop import Loop
-from ._message import HttpRequest
-from ._pool import WorkerPool
-from ._send import (
-    DONTWAIT,
-    JOIN_LIMIT,
-    WOULD_BLOCK,
-    StreamWriter,
-    Writer,
-    abort,
-    read_small_file,
-)
-from ._serializer import FileBody, StreamBody, error_head
+from ._respond import Responder, preparer
 from ._static import staticResource
 from ._streams import MAX_STREAMS, STREAM_GRACE, Streams
 from ._systemd import (
@@ -58,9 +38,11 @@ from ._unix import DEFAULT_MODE, bind_unix, file_identity, remove_socket_file, u
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
     import ssl
-    from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+    from typing import Any, List, Optional, Sequence, Tuple, Union
 
     from ._exchange import Handler
+    from ._loop import Opener
+    from ._pool import WorkerPool
     from ._restart import Successor
     from ._workers import Supervisor
 
@@ -69,7 +51,6 @@ log = logging.getLogger("picohttp")
 listening_log = logging.getLogger("picohttp.listening")
 
 _UNSET: Any = object()
-_NO_BODY = frozenset(("GET", "HEAD"))  # methods whose unframed extra bytes are no body
 
 
 def _default_max_connections() -> int:
@@ -326,12 +307,11 @@ class HttpServer:
         self._max_threads = maxThreads
         self.maxStreams = maxStreams
         self.tls = tls
-        self._zero_copy = tls is None  # os.sendfile would bypass TLS
-        self._make_loop: Callable[..., Loop] = Loop
+        self._opener: Optional[Opener] = None  # what follows accept: the plain path
         if tls is not None:  # ssl is imported only for a TLS server; checked before binding
-            from ._tls import tls_loop
+            from ._tls import tls_opener
 
-            self._make_loop = tls_loop(tls)
+            self._opener = tls_opener(tls)
         self._notifier = Notifier.from_environment()
         self._successor: Optional[Successor] = None
         self._handed_over = False  # a successor serves the socket now: no STOPPING=1, no unlink
@@ -341,12 +321,6 @@ class HttpServer:
         sockets = self._open_listeners(host, port, fd, socketMode, workers)
         unix = self._unix_path
         self._unix_client: Optional[Tuple[str, int]] = None if unix is None else ("unix:" + unix, 0)
-        # Fixed at construction: the hot path pays one attribute check for all three.
-        self._before_handler: Optional[Callable[[HttpRequest], Tuple[str, int]]] = (
-            self._prepare_request
-            if tls is not None or self._trust_hops or self._unix_client is not None
-            else None
-        )
         self._supervisor: Optional[Supervisor] = None
         if workers != 1:
             from ._workers import Supervisor
@@ -435,23 +409,30 @@ class HttpServer:
             remove_socket_file(self._unix_path, self._unix_identity)
 
     def _listen(self, sock: socket.socket) -> None:
-        """Serve ``sock`` in this process: its selector loop, and its thread pool."""
+        """Serve ``sock`` in this process: the way out (and its threads), the loop, the streams."""
         self._socket = sock
-        self._pool: Optional[WorkerPool] = (
-            WorkerPool(self._work, self._max_threads) if self._threaded else None
+        responder = Responder(
+            self.handler,
+            self.args,
+            self._max_threads if self._threaded else None,
+            preparer(self.tls is not None, self._unix_client, self._trust_hops),
+            zero_copy=self.tls is None,  # os.sendfile would bypass TLS
         )
-        self._loop = self._make_loop(
+        self._pool: Optional[WorkerPool] = responder.pool
+        self._loop = Loop(
             sock,
             self.limits,
-            self._dispatch_to_pool if self._threaded else self._respond_in_order,
+            responder.dispatch,
             self.maxConnections,
             self.stopTimeout,
+            self._opener,
         )
         self._streams: Optional[Streams] = None
         if self._pool is not None:
             self._loop.pool_check = self._pool.check
             self._streams = Streams(self.maxStreams, self._loop, self.limits.write_timeout)
             self._loop.stop_hook = self._streams.stop
+        responder.attach(self._loop, self._streams)
 
     def _serve_worker(self, sock: socket.socket, number: int) -> None:
         """Be worker ``number`` of a ``workers=N`` server: serve ``sock`` until SIGTERM.
@@ -558,7 +539,7 @@ class HttpServer:
         if not self._started:
             self._socket.close()
             self._remove_socket_file()
-            self._loop._close_all()  # its selector and wake-up sockets are open already
+            self._loop.close_all()  # its selector and wake-up sockets are open already
             self._stopped.set()
             return
         self._announce_stopping()
@@ -615,7 +596,7 @@ class HttpServer:
         if ident == self._loop.thread_id:
             return True
         pool = self._pool
-        if pool is not None and any(t.ident == ident for t in pool._threads):
+        if pool is not None and pool.owns(ident):
             return True
         return self._streams is not None and self._streams.owns(ident)
 
@@ -654,7 +635,7 @@ class HttpServer:
             # need never do. The C-level handler's byte on the loop's wake-up socket
             # makes it return. A duplicate fd, so no signal can write to a closed
             # (perhaps reused) descriptor after the loop closes its own.
-            wake_fd = os.dup(self._loop._wake_writer.fileno())
+            wake_fd = os.dup(self._loop.wake_fileno())
             previous_wake_fd = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
         at_once = False
         self._announce_ready()
@@ -777,7 +758,7 @@ class HttpServer:
     def _loop_failed(self, interrupted: bool = False) -> None:
         try:
             self._socket.close()
-            self._loop._close_all(interrupted)
+            self._loop.close_all(interrupted)
         except Exception:
             log.debug("cleanup after a loop failure failed", exc_info=True)
 
@@ -786,7 +767,7 @@ class HttpServer:
         if self._pool is not None:
             # Handlers get what is left of the stopTimeout the loop began counting
             # down at stop(), not a second stopTimeout of their own.
-            left = 0.0 if at_once else self._loop._stop_deadline - time.monotonic()
+            left = 0.0 if at_once else self._loop.stop_time_left()
             still = self._pool.shutdown(max(0.0, left))
             if still and at_once:
                 log.warning("interrupted again: left %d handler(s) running", still)
@@ -800,7 +781,7 @@ class HttpServer:
             self._streams.stop()  # the loop did so at the stop, unless it failed first
             # Stream generators see GeneratorExit at their next yield: a short
             # wait lets their finally blocks run, without the stop waiting on them.
-            left = self._loop._stop_deadline - time.monotonic()
+            left = self._loop.stop_time_left()
             grace = 0.0 if at_once else max(0.0, min(STREAM_GRACE, left))
             waiting = self._streams.join(grace)
             if waiting:
@@ -813,161 +794,3 @@ class HttpServer:
         self._remove_socket_file()
         self._stopped.set()
         log.info("picohttp on %s stopped", self.where())
-
-    # -- requests ------------------------------------------------------------
-
-    def _dispatch_to_pool(
-        self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
-    ) -> None:
-        assert self._pool is not None
-        try:
-            stuck = self._pool.submit((sock, client, request, leftover))
-        except Exception as exc:  # no thread could start (memory, a thread limit): 503, go on
-            log.error(
-                "no handler thread for %s %s (%s); answered 503", request.method, request.uri, exc
-            )
-            linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
-            spool = request._body
-            if spool is not None and type(spool) is not bytes:
-                request._release()
-            head = error_head(
-                503,
-                "no handler thread could start; try again shortly",
-                http_date_now(),
-                retry_after=1,
-            )
-            log_access(client, request, 503, answer_body_size(head))
-            self._loop.adopt(sock, client, Writer(head, b""), linger)
-            return
-        if stuck:
-            self._loop.check_pool_soon()
-
-    def _work(self, item: Tuple[Any, Tuple[str, int], HttpRequest, int]) -> None:
-        try:
-            self._respond(*item)
-        except BaseException:  # run_handler answers the handler's own; this is ours
-            self._respond_failed(item[0], item[2])
-
-    def _respond_in_order(
-        self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
-    ) -> None:
-        """``_respond`` on the loop thread (threads=False); a failure ends this connection only."""
-        try:
-            self._respond(sock, client, request, leftover)
-        except KeyboardInterrupt:
-            raise  # the main thread's Ctrl-C: the server's own signal handling decides
-        except BaseException:
-            self._respond_failed(sock, request)
-
-    def _respond_failed(self, sock: Any, request: HttpRequest) -> None:
-        """Something failed past the handler before the response was handed on: free the slot."""
-        log.exception("responding to %s %s failed; connection closed", request.method, request.uri)
-        if sock.fileno() >= 0:  # not closed already on the way
-            abort(sock)
-            self._close(sock)
-
-    def _respond(
-        self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
-    ) -> None:
-        """Run the handler and send what it made, on a worker or on the loop thread.
-
-        The common case (a small body that the socket takes at once, nothing
-        left unread) ends here with a close; anything else goes to the loop:
-        the rest of the response, then a lingering close when the client may
-        still be sending (``leftover``: bytes it sent after the request).
-        """
-        if self._before_handler is not None:  # HTTPS, or behind a trusted proxy
-            client = self._before_handler(request)
-        try:
-            head, body, status, length = run_handler(
-                self.handler, self.args, request, prime=self._streams is None
-            )
-        finally:
-            spool = request._body
-            if spool is not None and type(spool) is not bytes:
-                request._release()  # a body spooled to a temporary file, and its uploads
-        if type(body) is StreamBody and self._streams is not None:
-            # On a thread of its own (or a 503 past maxStreams): a stream may last for
-            # hours, and this worker goes back to the pool.
-            linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
-            self._streams.hand_off(
-                sock, client, request, (head, body, status, length), self.handler, linger
-            )
-            return
-        if access_log.isEnabledFor(INFO):
-            log_access(client, request, status, body_size(body))
-        writer: Optional[Writer] = None
-        if type(body) is FileBody:
-            small = read_small_file(body)
-            if small is not None:
-                body = small
-        if type(body) is bytes and len(body) <= JOIN_LIMIT:
-            data = head + body if body else head
-            try:
-                sent = sock.send(data, DONTWAIT)
-            except WOULD_BLOCK:
-                sent = 0
-            except OSError:  # the client is gone: nothing to finish or drain
-                self._close(sock)
-                return
-            if sent == len(data):
-                if not leftover and (request._body is not None or request.method in _NO_BODY):
-                    sock.close()
-                    if self._threaded:
-                        self._loop.released()
-                    else:
-                        self._loop.open -= 1  # on the loop thread itself
-                    return
-            else:
-                writer = Writer(data[sent:], b"")
-        else:
-            # threads=False: the loop may not block, so a StreamWriter pulls a
-            # stream's next piece each time the socket drains.
-            body_writer = (
-                StreamWriter(head, body)
-                if isinstance(body, StreamBody)
-                else Writer(head, body, self._zero_copy)
-            )
-            try:
-                done = body_writer.write(sock)
-            except OSError:
-                body_writer.close()
-                self._close(sock)
-                return
-            except Exception:
-                log.exception("sending the response to %s %s failed", request.method, request.uri)
-                body_writer.close()
-                abort(sock)
-                self._close(sock)
-                return
-            writer = None if done else body_writer
-        # Drain before closing when the client may still be sending: bytes beyond the
-        # request, or an unframed body (ignored, as the spec says) after a head that is
-        # not GET/HEAD.  Closing with unread input resets the connection and destroys
-        # the part of the response still queued in the kernel.
-        linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
-        loop = self._loop
-        if self._threaded:
-            loop.call_soon(loop.adopt, sock, client, writer, linger)
-        else:
-            loop.adopt(sock, client, writer, linger)
-
-    def _prepare_request(self, request: HttpRequest) -> Tuple[str, int]:
-        """Before the handler: the scheme of a TLS server, a unix peer, a trusted proxy's view.
-
-        Returns the client.
-        """
-        if self.tls is not None:
-            request._scheme = "https"
-        if self._unix_client is not None:  # the peer of a unix socket has no address
-            request.client = self._unix_client
-        if self._trust_hops:  # may say otherwise: the proxy knows what the client used
-            return apply_forwarded(request, self._trust_hops)
-        return request.client  # type: ignore[return-value]  # the server always sets a client
-
-    def _close(self, sock: Any) -> None:
-        sock.close()
-        if self._threaded:
-            self._loop.released()
-        else:
-            self._loop.open -= 1  # on the loop thread itself

@@ -2,8 +2,8 @@
 
 Imported only when a server is given ``tls`` (``ssl`` costs more import time
 than all of picohttp), and the plain server's code is untouched by it: a TLS
-server gets a ``TlsLoop``, chosen once at construction, whose ``_accept``
-differs from the plain one in two ways.
+server's ``Loop`` gets a ``TlsOpener``, chosen once at construction, which
+changes what happens to a socket after the loop accepted it, not the loop.
 - Every accepted socket is wrapped in TLS with the handshake deferred, in
   non-blocking mode, and the selector drives the handshake like any read
   (``SSLWantReadError``/``SSLWantWriteError`` say which readiness to wait
@@ -14,8 +14,10 @@ differs from the plain one in two ways.
 After that, the parser, the pool, ``Writer``, streams and the lingering close
 work unchanged on a ``TlsSocket``: it takes the plain path's calls
 (``send(data, MSG_DONTWAIT)``) on an ``SSLSocket``, which refuses flags but is
-non-blocking anyway.  Files leave by read-and-send (``HttpServer`` turns
-``os.sendfile`` off: it would write the file past TLS, in clear).
+non-blocking anyway, and raises what a plain socket raises when it would
+block (``BlockingIOError``), so ``except WOULD_BLOCK`` catches the same types
+for both.  Files leave by read-and-send (``HttpServer`` turns ``os.sendfile``
+off: it would write the file past TLS, in clear).
 
 A handshake that fails is logged once at DEBUG (scanners and clients that
 distrust the certificate are routine); plain HTTP sent to the TLS port gets a
@@ -24,41 +26,35 @@ plain-text 400 that says to use https://.
 
 from __future__ import annotations
 
-import functools
+import errno
 import logging
 import socket
 import ssl
 
 from ._exchange import http_date_now
-from ._loop import (
-    ACCEPT_BATCH,
-    EVENT_READ,
-    EVENT_WRITE,
-    READING,
-    Connection,
-    Loop,
-    client_address,
-)
+from ._loop import EVENT_READ, EVENT_WRITE, OPENING, READING, Connection, Opener, client_address
 from ._parser import RequestParser
-from ._send import WOULD_BLOCK, Writer, also_would_block
+from ._send import Writer
 from ._serializer import error_head
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Callable, Optional
+    from typing import Any, Optional
+
+    from ._loop import Loop
 
 log = logging.getLogger("picohttp")
 
 #: The connection phase before READING: the TLS handshake is under way.
-HANDSHAKE = 5
+HANDSHAKE = OPENING
+#: What an ``SSLSocket`` raises where a plain socket would raise ``BlockingIOError``.
+_WANT = (ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
 _PLAIN_HTTP = frozenset(("HTTP_REQUEST", "HTTPS_PROXY_REQUEST"))  # OpenSSL's reasons
 
-also_would_block(ssl.SSLWantReadError, ssl.SSLWantWriteError)
 
-
-def tls_loop(context: ssl.SSLContext) -> Callable[..., Loop]:
-    """What makes the loop of a server with ``tls=context`` (the context is checked here)."""
+def tls_opener(context: ssl.SSLContext) -> TlsOpener:
+    """What a server with ``tls=context`` does after accept (the context is checked here)."""
     if not isinstance(context, ssl.SSLContext):
         raise TypeError(f"tls must be an ssl.SSLContext, not {context!r}")
     if context.check_hostname:  # a client's context (PROTOCOL_TLS_CLIENT, SERVER_AUTH)
@@ -66,14 +62,15 @@ def tls_loop(context: ssl.SSLContext) -> Callable[..., Loop]:
             "tls needs a server context: ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER) "
             "or ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)"
         )
-    return functools.partial(TlsLoop, context)
+    return TlsOpener(context)
 
 
 class TlsSocket:
     """An ``SSLSocket`` that takes the plain path's calls.
 
     ``send``/``recv`` accept (and drop) the ``MSG_DONTWAIT`` flag: the
-    ``SSLSocket`` is non-blocking already.  ``close`` and ``shutdown`` send a
+    ``SSLSocket`` is non-blocking already; where it would block they raise
+    ``BlockingIOError``, as a plain socket does.  ``close`` and ``shutdown`` send a
     TLS close_notify first, once the handshake is done, so that a client
     reading a body that ends at the close (a stream) can tell a complete one
     from a cut one; ``abort`` (an RST for a cut response) prevents it.
@@ -89,10 +86,16 @@ class TlsSocket:
         return self.ssl.fileno()
 
     def recv(self, size: int, flags: int = 0) -> bytes:
-        return self.ssl.recv(size)
+        try:
+            return self.ssl.recv(size)
+        except _WANT as exc:
+            raise BlockingIOError(errno.EAGAIN, str(exc)) from None
 
     def send(self, data: Any, flags: int = 0) -> int:
-        return self.ssl.send(data)
+        try:
+            return self.ssl.send(data)
+        except _WANT as exc:
+            raise BlockingIOError(errno.EAGAIN, str(exc)) from None
 
     def sendall(self, data: Any) -> None:
         self.ssl.sendall(data)
@@ -135,103 +138,74 @@ class TlsSocket:
                 pass
 
 
-class TlsLoop(Loop):
-    """A ``Loop`` whose connections start with a TLS handshake (see the module docstring)."""
+class TlsOpener(Opener):
+    """The TLS handshake between the loop's accept and the request (see the module docstring)."""
 
-    def __init__(self, context: ssl.SSLContext, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, context: ssl.SSLContext) -> None:
         self.tls_context = context
+        self._loop: Optional[Loop] = None
 
-    def _accept(self, now: float) -> None:
-        accept = self._accept_fd
-        family = self._family
-        context = self.tls_context
-        for _ in range(ACCEPT_BATCH):
-            if self.open >= self._max_connections:
-                self._pause_accepting()
-                return
-            try:
-                fd, address = accept()
-            except WOULD_BLOCK:
-                if self._starved_since is not None:
-                    self.accept_recovered(now)
-                return
-            except OSError as exc:  # EMFILE, ENFILE, ENOBUFS: out of descriptors or memory
-                self.accept_failed(exc, now)  # the plain loop's pause, shared
-                if not self._accepting:
-                    return
-                continue
-            self.open += 1
-            raw = socket.socket(family, socket.SOCK_STREAM, 0, fd)
-            try:
-                raw.setblocking(False)
-                sock = TlsSocket(
-                    context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
-                )
-            except (OSError, ValueError) as exc:
-                log.debug("TLS setup failed: %s", exc)
-                raw.close()
-                self.open -= 1
-                continue
-            conn = Connection(sock, client_address(address), None)
-            conn.phase = HANDSHAKE
-            conn.deadline = now + self.limits.head_timeout  # the head's time covers the handshake
-            self._handshake(conn, now)
+    def attach(self, loop: Loop) -> None:
+        self._loop = loop
 
-    def _on_event(self, conn: Connection, now: float) -> None:
-        if conn.phase == HANDSHAKE:
-            self._handshake(conn, now)
-        else:
-            super()._on_event(conn, now)
+    def accepted(self, fd: int, address: Any, now: float) -> None:
+        loop = self._loop
+        assert loop is not None
+        raw = socket.socket(fileno=fd)
+        conn = Connection(raw, client_address(address), None)
+        conn.phase = HANDSHAKE
+        try:
+            raw.setblocking(False)
+            ssl_socket = self.tls_context.wrap_socket(
+                raw, server_side=True, do_handshake_on_connect=False
+            )
+        except (OSError, ValueError) as exc:
+            log.debug("TLS setup failed: %s", exc)
+            loop.close(conn)
+            return
+        conn.sock = TlsSocket(ssl_socket)
+        conn.deadline = now + loop.limits.head_timeout  # the head's time covers the handshake
+        self.step(conn, now)
 
-    def _handshake(self, conn: Connection, now: float) -> None:
+    def step(self, conn: Connection, now: float) -> None:
+        """Go on with the handshake; once done, read the request as the plain path does."""
+        loop = self._loop
+        assert loop is not None
         sock: TlsSocket = conn.sock
         try:
             sock.do_handshake()
         except ssl.SSLWantReadError:
-            self._want(conn, EVENT_READ)
+            loop.want(conn, EVENT_READ)
             return
         except ssl.SSLWantWriteError:
-            self._want(conn, EVENT_WRITE)
+            loop.want(conn, EVENT_WRITE)
             return
         except ssl.SSLError as exc:
             if exc.reason in _PLAIN_HTTP:
-                self._plain_http(conn)
+                self._plain_http(loop, conn)
             else:
                 log.debug("%s: TLS handshake failed: %s", conn.client[0], exc)
-                self.close(conn)
+                loop.close(conn)
             return
         except OSError as exc:  # reset or closed mid-handshake
             log.debug("%s: TLS handshake failed: %s", conn.client[0], exc)
-            self.close(conn)
+            loop.close(conn)
             return
         conn.phase = READING
-        conn.parser = RequestParser(self.limits, conn.client)
+        conn.parser = RequestParser(loop.limits, conn.client)
         # The request may have come with the handshake's last flight: read now,
         # the selector reports it only if bytes are still in the kernel.
-        self._read(conn, now)
+        loop.read(conn, now)
 
-    def _plain_http(self, conn: Connection) -> None:
+    def _plain_http(self, loop: Loop, conn: Connection) -> None:
         """Plain HTTP on the TLS port: say so in plain HTTP, then close."""
         log.debug("%s: TLS handshake failed: plain HTTP sent to the HTTPS port", conn.client[0])
-        self._unwatch(conn)
+        loop.unwatch(conn)
         sock: TlsSocket = conn.sock
-        conn.sock = socket.socket(self._family, socket.SOCK_STREAM, 0, sock.detach())
+        conn.sock = socket.socket(sock.ssl.family, socket.SOCK_STREAM, 0, sock.detach())
         conn.linger = True  # the rest of the request is still coming
         reason = "this port speaks HTTPS, not HTTP: use an https:// URL"
-        self.start_writing(conn, Writer(error_head(400, reason, http_date_now()), b""))
+        loop.start_writing(conn, Writer(error_head(400, reason, http_date_now()), b""))
 
-    def _time_out(self, conn: Connection, now: float) -> None:
-        if conn.phase == HANDSHAKE:
-            log.debug("%s: TLS handshake timed out", conn.client[0])
-            self.close(conn)
-        else:
-            super()._time_out(conn, now)
-
-    def _begin_stop(self) -> None:
-        if not self._stopping:
-            for key in list(self._selector.get_map().values()):
-                conn = key.data
-                if isinstance(conn, Connection) and conn.phase == HANDSHAKE:
-                    self.close(conn)  # no request yet: nothing in flight to finish
-        super()._begin_stop()
+    def timed_out(self, conn: Connection) -> None:
+        log.debug("%s: TLS handshake timed out", conn.client[0])

@@ -324,7 +324,7 @@ class Client:
         try:
             head, body, status, _ = run_handler(self.handler, self.args, request)
         finally:
-            request._release()  # a spooled body and its uploads' temporary files
+            request.release()  # a spooled body and its uploads' temporary files
         log_access(self.client, request, status, body_size(body))
         return TestResponse(head + _read_body(body))
 

@@ -542,7 +542,7 @@ def test_spooled_request_streams_its_form_and_leaves_data_unread():
     assert request.form == {"a": "1"}
     assert request._data is _UNSET  # data was never decoded, the spool never read whole
     spool = request._body
-    request._release()
+    request.release()
     assert spool.closed and upload.file.closed
 
 
