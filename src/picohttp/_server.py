@@ -325,7 +325,9 @@ class HttpServer:
         if workers != 1:
             from ._workers import Supervisor
 
-            self._supervisor = Supervisor(self, sockets)
+            self._supervisor = Supervisor(
+                sockets, self._serve_worker, self.stopTimeout, self.owns_socket_file()
+            )
             self._supervisor.notifier = self._notifier
             self._supervisor.watchdog = watchdog_interval() if self._notifier else None
             self.port: int = self._supervisor.port

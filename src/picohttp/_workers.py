@@ -49,7 +49,6 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
     from typing import Any, Callable, List, Optional, Tuple
 
     from ._restart import Successor
-    from ._server import HttpServer
     from ._systemd import Notifier
 
 log = logging.getLogger("picohttp")
@@ -116,10 +115,24 @@ class _Worker:
 
 
 class Supervisor:
-    """Forks, watches and stops the workers of one ``HttpServer`` (see the module docstring)."""
+    """Forks, watches and stops the workers of one server (see the module docstring).
 
-    def __init__(self, server: HttpServer, sockets: List[socket.socket]) -> None:
-        self._server = server
+    ``serve(sock, number)`` is what worker ``number`` (from 1) runs in its
+    forked process, on its socket, until SIGTERM; ``stop_timeout`` is how long
+    a stop lets the workers finish; ``owns_socket_file``: a SIGHUP successor
+    is told it removes the unix socket file at its stop.
+    """
+
+    def __init__(
+        self,
+        sockets: List[socket.socket],
+        serve: Callable[[socket.socket, int], None],
+        stop_timeout: float,
+        owns_socket_file: bool = False,
+    ) -> None:
+        self._serve = serve
+        self._stop_timeout = stop_timeout
+        self._owns_socket_file = owns_socket_file
         self._slots = [_Worker(index, sock) for index, sock in enumerate(sockets)]
         name = sockets[0].getsockname()
         self.port: int = name[1] if isinstance(name, tuple) else 0  # 0: a unix socket
@@ -333,7 +346,7 @@ class Supervisor:
             if all(slot.sock is not sock for sock in sockets):
                 sockets.append(slot.sock)
         try:
-            successor = spawn(sockets, owns_file=self._server.owns_socket_file())
+            successor = spawn(sockets, owns_file=self._owns_socket_file)
         except OSError as exc:
             log.error("picohttp cannot restart (%s); this process keeps serving", exc)
             if self.notifier is not None:
@@ -359,7 +372,7 @@ class Supervisor:
         signum = signal.SIGKILL if self._killing else signal.SIGTERM
         for slot in running:
             _signal(slot.pid, signum)
-        deadline = time.monotonic() + self._server.stopTimeout + STOP_GRACE
+        deadline = time.monotonic() + self._stop_timeout + STOP_GRACE
         while any(slot.pid for slot in running):
             left = deadline - time.monotonic()
             if left <= 0 or (self._killing and signum != signal.SIGKILL):
@@ -434,7 +447,7 @@ class Supervisor:
                 self._selector.close()
             os.close(self._wake_reader)
             os.close(self._wake_writer)
-            self._server._serve_worker(slot.sock, slot.index + 1)
+            self._serve(slot.sock, slot.index + 1)
             code = 0
         except BaseException:
             log.exception("picohttp worker %d failed", slot.index + 1)
