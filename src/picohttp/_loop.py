@@ -78,6 +78,7 @@ _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 _ACCEPT = object()
 _WAKE = object()
+_DONE = -1.0  # _after_events: the stop is complete (a timeout is never negative)
 
 
 class Connection:
@@ -291,8 +292,9 @@ class Loop:
         if not self._stopping:
             self._resume_accepting()
         select = self._selector.select
+        timeout = self._timeout()
         while True:
-            events = select(self._timeout())
+            events = select(timeout)
             now = time.monotonic()
             for key, _mask in events:
                 target = key.data
@@ -305,7 +307,8 @@ class Loop:
                         self._on_event(target, now)
                 except Exception:  # one connection's fault: it ends, the loop goes on
                     self._event_failed(target)
-            if self._after_events(now):
+            timeout = self._after_events(now)
+            if timeout == _DONE:
                 break
         self.close_all()
 
@@ -313,18 +316,21 @@ class Loop:
         """How long ``select`` may wait: until the earliest deadline, or for ever."""
         heap = self._heap
         at = heap[0][0] if heap else None
-        for other in (
-            self._stop_deadline if self._stopping else None,
-            self._pool_check_at,
-            self._tick_at,
-            self._retry_at(),
-        ):
-            if other is not None and (at is None or other < at):
-                at = other
+        if self._stopping:
+            at = _earlier(at, self._stop_deadline)
+        if self._pool_check_at is not None:
+            at = _earlier(at, self._pool_check_at)
+        if self._tick_at is not None:
+            at = _earlier(at, self._tick_at)
+        if self._retry_accept_at is not None and self._may_wait_to_retry():
+            at = _earlier(at, self._retry_accept_at)
         return None if at is None else max(0.0, at - time.monotonic())
 
-    def _after_events(self, now: float) -> bool:
-        """Count closes, resume accepting, expire deadlines, run timers; True: the stop is done."""
+    def _after_events(self, now: float) -> Optional[float]:
+        """Count closes, resume accepting, expire deadlines, run timers.
+
+        Returns the next ``select`` timeout (``_timeout``), or ``_DONE`` once a stop is complete.
+        """
         released = self._released
         while released:
             released.popleft()
@@ -340,7 +346,9 @@ class Loop:
         if self._tick_at is not None and now >= self._tick_at:
             self._tick_at = now + self._tick_every
             self._tick()  # type: ignore[misc]  # set together with _tick_at
-        return self._stopping and (self.open <= 0 or now >= self._stop_deadline)
+        if self._stopping and (self.open <= 0 or now >= self._stop_deadline):
+            return _DONE
+        return self._timeout()
 
     def _maybe_resume_accepting(self, now: float) -> None:
         """Below the cap and not stopping: accept again, unless a pause for descriptors holds."""
@@ -444,11 +452,6 @@ class Loop:
             self._accept(now)
         except Exception:
             self._event_failed(_ACCEPT)
-
-    def _retry_at(self) -> Optional[float]:
-        """When to try accept() again while paused for descriptors, if nothing else holds it."""
-        retry_at = self._retry_accept_at
-        return retry_at if retry_at is not None and self._may_wait_to_retry() else None
 
     def _may_wait_to_retry(self) -> bool:
         """Paused for descriptors, and nothing else keeps accepting paused (the cap, a stop)."""
@@ -812,3 +815,7 @@ class Loop:
 
 def _noop() -> None:
     pass
+
+
+def _earlier(at: Optional[float], other: float) -> float:
+    return other if at is None or other < at else at

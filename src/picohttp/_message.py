@@ -22,6 +22,9 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
     Body = Union[bytes, IO[bytes], None]
 
 _UNSET: Any = object()
+#: True once any request parsed a form: only then can a request hold uploads to close
+#: (``release`` then looks for them; until then it pays nothing for them).
+_forms_parsed = False
 
 
 def content_type_charset(content_type: Optional[str]) -> Optional[str]:
@@ -256,6 +259,8 @@ class HttpRequest:
     def _parse_form(self, fields: bool) -> Tuple[Optional[FormDict], FormDict]:
         from ._forms import parse_form  # only servers that read forms import it
 
+        global _forms_parsed
+        _forms_parsed = True
         body = self._body
         source = body if body is not None and not isinstance(body, bytes) else self.body
         form, files = parse_form(self.headers.get("Content-Type"), source, fields)
@@ -272,10 +277,11 @@ class HttpRequest:
         body = self._body
         if body is not None and not isinstance(body, bytes):
             body.close()
-        files = getattr(self, "_files", None)
-        if files:
-            for upload in files._every():
-                upload.file.close()
+        if _forms_parsed:  # else no request has uploads: no slot lookup that would raise
+            files = getattr(self, "_files", None)
+            if files:
+                for upload in files._every():
+                    upload.file.close()
 
     def __repr__(self) -> str:
         return f"<HttpRequest {self.method} {self.uri} {self.protocol}>"

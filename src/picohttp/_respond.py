@@ -250,7 +250,9 @@ class Responder:
             if sent != len(data):
                 writer = Writer(data[sent:], b"")
             elif not leftover and (request.method in _NO_BODY or body_framed(request)):
-                self._close(sock)  # the common case: all out, nothing to drain (may_still_send)
+                # The common case: all out, nothing to drain (may_still_send inline).
+                sock.close()
+                self._released()
                 return
         else:
             # threads=False: the loop may not block, so a StreamWriter pulls a
