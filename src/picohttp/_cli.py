@@ -22,7 +22,8 @@ import sys
 
 from . import __version__
 from ._auth import basicAuth, read_users
-from ._server import HttpServer, ImportedServerError, listen_hint, refusing_servers
+from ._server import HttpServer, ImportedServerError, refusing_servers
+from ._service import listen_hint
 from ._static import staticResource
 from ._urls import listening_urls
 from ._wrappers import cors, forcing_headers, header_fields, withHeaders

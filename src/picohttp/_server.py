@@ -10,7 +10,6 @@ still reads every other client's head without blocking).
 
 from __future__ import annotations
 
-import errno
 import functools
 import logging
 import os
@@ -23,17 +22,11 @@ from ._forwarded import proxy_hops
 from ._limits import Limits
 from ._loop import Loop
 from ._respond import Responder, preparer
+from ._service import Service
 from ._static import staticResource
 from ._streams import MAX_STREAMS, STREAM_GRACE, Streams
-from ._systemd import (
-    Notifier,
-    adopt_listener,
-    describe,
-    has_terminal,
-    listen_fds,
-    watchdog_interval,
-)
-from ._unix import DEFAULT_MODE, bind_unix, file_identity, remove_socket_file, unix_path
+from ._systemd import has_terminal
+from ._unix import DEFAULT_MODE
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
@@ -43,7 +36,6 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
     from ._exchange import Handler
     from ._loop import Opener
     from ._pool import WorkerPool
-    from ._restart import Successor
     from ._workers import Supervisor
 
 log = logging.getLogger("picohttp")
@@ -64,15 +56,6 @@ def _default_max_connections() -> int:
         return 10000
     # Leave descriptors for files being served, logs and the application.
     return max(16, min(10000, soft - 64 - soft // 8))
-
-
-def listen_hint(error: Optional[int], port: int, option: str = "port=") -> str:
-    """What to do about a port that cannot be bound, naming ``option`` (CLI: ``"-p "``)."""
-    if error in (errno.EACCES, errno.EPERM) and 0 < port < 1024:
-        return f" (ports below 1024 need root or CAP_NET_BIND_SERVICE; try {option}8080)"
-    if error == errno.EADDRINUSE:
-        return f" (another program listens there; pick another port, or {option}0 for a free one)"
-    return ""
 
 
 class ImportedServerError(RuntimeError):
@@ -99,57 +82,6 @@ class refusing_servers:  # noqa: N801 - a context manager, named as contextlib's
 
     def __exit__(self, *exc_info: object) -> None:
         _refusals.pop()
-
-
-def bind_socket(
-    host: Optional[str], port: int, reuse_port: bool = False, socket_mode: int = DEFAULT_MODE
-) -> socket.socket:
-    """A listening TCP socket on ``host``:``port``; dual-stack when ``host`` is None or "::".
-
-    ``host="unix:PATH"``: a unix domain socket at PATH with permissions
-    ``socket_mode`` instead (``port`` and ``reuse_port`` do not apply).
-    ``OSError`` is re-raised with a message that says what to do about it.
-    """
-    path = unix_path(host)
-    if path is not None:
-        return bind_unix(path, socket_mode)
-    try:
-        if host in (None, "", "::") and socket.has_dualstack_ipv6():
-            sock = socket.create_server(
-                ("::", port),
-                family=socket.AF_INET6,
-                backlog=socket.SOMAXCONN,
-                reuse_port=reuse_port,
-                dualstack_ipv6=True,
-            )
-        else:
-            address = "0.0.0.0" if host in (None, "", "::") else host
-            infos = socket.getaddrinfo(
-                address, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-            )
-            family, _, _, _, sockaddr = infos[0]
-            sock = socket.create_server(
-                sockaddr[:2] if family == socket.AF_INET else sockaddr,
-                family=family,
-                backlog=socket.SOMAXCONN,
-                reuse_port=reuse_port,
-            )
-    except OSError as exc:
-        where = f"{host or '*'}:{port}"
-        hint = listen_hint(exc.errno, port)
-        message = f"picohttp cannot listen on {where}: {exc.strerror or exc}{hint}"
-        raise type(exc)(exc.errno, message) from None
-    sock.setblocking(False)
-    _defer_accept(sock)
-    return sock
-
-
-def _defer_accept(sock: socket.socket) -> None:
-    if hasattr(socket, "TCP_DEFER_ACCEPT") and sock.family != socket.AF_UNIX:
-        # Linux: wake the server for a connection only once its first bytes
-        # have arrived (nginx's "deferred"), so the first read after accept
-        # finds the request and the connection never enters the selector.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
 
 
 class HttpServer:
@@ -312,14 +244,10 @@ class HttpServer:
             from ._tls import tls_opener
 
             self._opener = tls_opener(tls)
-        self._notifier = Notifier.from_environment()
-        self._successor: Optional[Successor] = None
-        self._handed_over = False  # a successor serves the socket now: no STOPPING=1, no unlink
-        self._unix_path: Optional[str] = None  # listening on a unix socket at this path
-        self._unix_identity: Optional[Tuple[int, int]] = None  # its file, when ours to remove
-        self._ready_fd: Optional[int] = None  # started by a SIGHUP restart: tell the old process
-        sockets = self._open_listeners(host, port, fd, socketMode, workers)
-        unix = self._unix_path
+        self._service = Service()
+        sockets = self._service.open_listeners(host, port, fd, socketMode, workers)
+        self.workers = self._service.workers
+        unix = self._service.unix_path
         self._unix_client: Optional[Tuple[str, int]] = None if unix is None else ("unix:" + unix, 0)
         self._supervisor: Optional[Supervisor] = None
         if workers != 1:
@@ -328,16 +256,15 @@ class HttpServer:
             self._supervisor = Supervisor(
                 sockets, self._serve_worker, self.stopTimeout, self.owns_socket_file()
             )
-            self._supervisor.notifier = self._notifier
-            self._supervisor.watchdog = watchdog_interval() if self._notifier else None
+            self._supervisor.notifier = self._service.notifier
+            self._supervisor.watchdog = self._service.watchdog_interval()
             self.port: int = self._supervisor.port
         else:
-            self.workers = 1
             self._listen(sockets[0])
             name = self._socket.getsockname()
             self.port = name[1] if isinstance(name, tuple) else 0
-            interval = watchdog_interval()
-            notifier = self._notifier
+            interval = self._service.watchdog_interval()
+            notifier = self._service.notifier
             if interval is not None and notifier is not None:
                 self._loop.every(interval, functools.partial(notifier.send, "WATCHDOG=1"))
         self._started = False
@@ -347,68 +274,9 @@ class HttpServer:
         if start:
             self.start()
 
-    def _open_listeners(
-        self, host: Optional[str], port: int, fd: Optional[int], mode: int, workers: int
-    ) -> List[socket.socket]:
-        """The listening sockets: handed over (``fd``, socket activation) or bound here.
-
-        One per worker: ``SO_REUSEPORT`` sockets on a TCP port; a unix socket
-        or a socket that was handed over is shared by every worker.
-        """
-        if workers != 1:
-            from ._workers import check_platform
-
-            self.workers = check_platform(workers)
-        fds = [fd] if fd is not None else listen_fds()
-        if fds:
-            sockets = [adopt_listener(number) for number in fds]
-            for sock in sockets:
-                _defer_accept(sock)
-            if workers == 1 and len(sockets) > 1:
-                # Closed, not kept: a socket of a SO_REUSEPORT group that nobody accepts on
-                # would hold the connections the kernel gives it.
-                log.warning(
-                    "picohttp serves only the first of the %d sockets handed to it; closing %s",
-                    len(sockets),
-                    ", ".join(describe(sock) for sock in sockets[1:]),
-                )
-                for sock in sockets[1:]:
-                    sock.close()
-                del sockets[1:]
-            log.info(
-                "picohttp serving the socket it was handed (descriptor %d: %s)",
-                fds[0],
-                describe(sockets[0]),
-            )
-            name = sockets[0].getsockname()
-            from ._restart import owns_socket_file, take_ready_fd
-
-            self._ready_fd = take_ready_fd()
-            owned = owns_socket_file()
-            if isinstance(name, str) and name:
-                self._unix_path = name
-                if owned:  # a predecessor made it: remove it at stop
-                    self._unix_identity = file_identity(name)
-            return [sockets[i % len(sockets)] for i in range(workers)]
-        path = unix_path(host)
-        if path is not None:
-            sock = bind_unix(path, mode)
-            self._unix_path = path
-            self._unix_identity = file_identity(path)
-            return [sock] * workers
-        if workers == 1:
-            return [bind_socket(host, port)]
-        from ._workers import bind_group
-
-        return bind_group(bind_socket, host, port, workers)
-
     def where(self) -> str:
         """Where this server listens: ``"port 8080"``, or ``"unix:/run/app/app.sock"``."""
-        return f"unix:{self._unix_path}" if self._unix_path is not None else f"port {self.port}"
-
-    def _remove_socket_file(self) -> None:
-        if self._unix_path is not None and not self._handed_over:
-            remove_socket_file(self._unix_path, self._unix_identity)
+        return self._service.where(self.port)
 
     def _listen(self, sock: socket.socket) -> None:
         """Serve ``sock`` in this process: the way out (and its threads), the loop, the streams."""
@@ -442,11 +310,7 @@ class HttpServer:
         Runs in the forked worker process, on this copy of the server.
         """
         self._supervisor = None
-        self._unix_identity = None  # the parent removes the socket file, not a worker
-        self._notifier = None  # the parent speaks to the service manager
-        if self._ready_fd is not None:  # the parent says when the workers serve
-            os.close(self._ready_fd)
-            self._ready_fd = None
+        self._service.for_worker()
         self._listen(sock)
         self.block = True
         log.debug("picohttp worker %d serving (pid %d)", number, os.getpid())
@@ -472,27 +336,11 @@ class HttpServer:
         else:
             self._thread = threading.Thread(target=self._serve, name="picohttp-loop", daemon=True)
             self._thread.start()
-            self._announce_ready()
-
-    def _announce_ready(self) -> None:
-        """Tell systemd (``READY=1``), and a predecessor handing over at SIGHUP, that we serve."""
-        ready_fd, self._ready_fd = self._ready_fd, None
-        if self._notifier is not None:
-            # A successor is not systemd's main process yet: it says it is (NotifyAccess=all).
-            pid = f"MAINPID={os.getpid()}\n" if ready_fd is not None else ""
-            self._notifier.send(f"{pid}READY=1")
-        if ready_fd is not None:
-            from ._restart import announce_ready
-
-            announce_ready(ready_fd)
+            self._service.announce_ready()
 
     def owns_socket_file(self) -> bool:
         """Whether this server removes its unix socket file at stop (it made it)."""
-        return self._unix_identity is not None
-
-    def _announce_stopping(self) -> None:
-        if self._notifier is not None and not self._handed_over:
-            self._notifier.send("STOPPING=1")
+        return self._service.owns_socket_file()
 
     def _announce(self) -> None:
         """Say where a blocking server listens, and how to stop it.
@@ -514,7 +362,7 @@ class HttpServer:
 
             urls = (
                 self.where()  # a unix socket
-                if self._unix_path is not None
+                if self._service.unix_path is not None
                 else "  ".join(listening_urls(self.host, self.port, scheme))
             )
         except ImportError:  # the standard library unreadable (privileges dropped)
@@ -540,11 +388,11 @@ class HttpServer:
             return
         if not self._started:
             self._socket.close()
-            self._remove_socket_file()
+            self._service.remove_socket_file()
             self._loop.close_all()  # its selector and wake-up sockets are open already
             self._stopped.set()
             return
-        self._announce_stopping()
+        self._service.announce_stopping()
         self._loop.request_stop()
         if not self._in_server_thread():
             self._stopped.wait(self.stopTimeout + 5)
@@ -553,13 +401,13 @@ class HttpServer:
         supervisor = self._supervisor
         assert supervisor is not None
         on_main = threading.current_thread() is threading.main_thread()
-        supervisor.on_ready = self._announce_ready
+        supervisor.on_ready = self._service.announce_ready
         if self.block:
             try:
                 supervisor.run(on_signal=on_main)
             finally:
-                self._handed_over = supervisor.handed_over
-                self._remove_socket_file()
+                self._service.handed_over = supervisor.handed_over
+                self._service.remove_socket_file()
                 self._stopped.set()
                 log.info("picohttp on %s stopped", self.where())
         else:
@@ -571,7 +419,7 @@ class HttpServer:
                 except BaseException:
                     log.exception("picohttp's worker supervisor failed")
                 finally:
-                    self._remove_socket_file()
+                    self._service.remove_socket_file()
                     self._stopped.set()
                     log.info("picohttp on %s stopped", self.where())
 
@@ -584,7 +432,7 @@ class HttpServer:
         assert supervisor is not None
         if not self._started:
             supervisor.close()
-            self._remove_socket_file()
+            self._service.remove_socket_file()
             self._stopped.set()
             return
         supervisor.request_stop()
@@ -640,7 +488,7 @@ class HttpServer:
             wake_fd = os.dup(self._loop.wake_fileno())
             previous_wake_fd = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
         at_once = False
-        self._announce_ready()
+        self._service.announce_ready()
         try:
             try:
                 self._loop.run()
@@ -663,9 +511,7 @@ class HttpServer:
         finally:
             for signum, previous in restore:
                 signal.signal(signum, previous)
-            successor = self._successor
-            if successor is not None and not self._handed_over:
-                self._abandon(successor)  # stopped while it was starting: it must not linger
+            self._service.abandon_successor()  # stopped while it was starting: it must not linger
 
     def _install_signal_handlers(self) -> list[Tuple[int, Any]]:
         if threading.current_thread() is not threading.main_thread():
@@ -678,7 +524,7 @@ class HttpServer:
                 raise KeyboardInterrupt
             interrupted.append(signum)
             log.info("signal %d: stopping", signum)
-            self._announce_stopping()
+            self._service.announce_stopping()
             self._stop_requested = True
             self._loop.request_stop()
             pool = self._pool
@@ -692,7 +538,7 @@ class HttpServer:
                 )
 
         def on_hangup(signum: int, frame: Any) -> None:
-            self._restart()
+            self._service.restart([self._socket], self._stop_requested, self._on_handed_over)
 
         for signum, default in (
             (signal.SIGINT, signal.default_int_handler),
@@ -707,55 +553,10 @@ class HttpServer:
             restore.append((hangup, signal.signal(hangup, handler)))
         return restore
 
-    def _restart(self) -> None:
-        """SIGHUP: hand the listening socket to a fresh process; stop once it serves."""
-        if self._successor is not None or self._stop_requested:
-            return  # a restart is under way already, or a stop
-        from ._restart import spawn
-
-        if self._notifier is not None:
-            self._notifier.send("RELOADING=1")
-        try:
-            successor = spawn([self._socket], owns_file=self.owns_socket_file())
-        except OSError as exc:
-            log.error("picohttp cannot restart (%s); this process keeps serving", exc)
-            if self._notifier is not None:
-                self._notifier.send("READY=1")  # the end of RELOADING=1: still this process
-            return
-        self._successor = successor
-        thread = threading.Thread(
-            target=self._await_successor, args=(successor,), name="picohttp-restart", daemon=True
-        )
-        thread.start()
-
-    def _await_successor(self, successor: Successor) -> None:
-        from ._restart import wait_ready
-
-        ready = wait_ready(successor)
-        if ready:
-            log.info("picohttp's new process %d serves; this one stops", successor.pid)
-            self._handed_over = True
-            self._stop_requested = True
-            self._loop.request_stop()
-            return
-        if ready is None:
-            log.error("picohttp's new process %d did not start serving; killed", successor.pid)
-            self._abandon(successor)
-        else:
-            log.error(
-                "picohttp's new process %d exited before serving; this one keeps serving",
-                successor.pid,
-            )
-        self._successor = None
-        if self._notifier is not None:
-            self._notifier.send("READY=1")  # the end of RELOADING=1: still this process
-
-    def _abandon(self, successor: Successor) -> None:
-        try:  # noqa: SIM105 - contextlib costs import time
-            os.kill(successor.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        successor.reap()
+    def _on_handed_over(self) -> None:
+        """A SIGHUP successor serves the socket now: stop."""
+        self._stop_requested = True
+        self._loop.request_stop()
 
     def _loop_failed(self, interrupted: bool = False) -> None:
         try:
@@ -793,6 +594,6 @@ class HttpServer:
                     waiting,
                 )
         self._socket.close()
-        self._remove_socket_file()
+        self._service.remove_socket_file()
         self._stopped.set()
         log.info("picohttp on %s stopped", self.where())
