@@ -99,27 +99,11 @@ class Writer:
             sock.setblocking(False)  # sendfile has no per-call flag
         while self._remaining is None or self._remaining > 0:
             want = STREAM_CHUNK if self._remaining is None else min(self._remaining, 1 << 30)
-            if self._zero_copy:
-                try:
-                    sent = os.sendfile(sock.fileno(), file.fileno(), self._offset, want)
-                except WOULD_BLOCK:
-                    return False
-                except OSError as exc:
-                    if exc.errno in (22, 38, 45, 95):  # EINVAL, ENOSYS, ENOTSUP: no sendfile here
-                        self._zero_copy = False
-                        continue
-                    raise
-                if sent == 0:
-                    break  # the file shrank under us: stop at its end
-            else:
-                file.seek(self._offset)
-                chunk = file.read(min(want, STREAM_CHUNK))
-                if not chunk:
-                    break
-                try:
-                    sent = sock.send(chunk, DONTWAIT)
-                except WOULD_BLOCK:
-                    return False
+            sent = self._send_chunk(sock, file, want)
+            if sent is None:
+                return False  # the socket would block
+            if sent == 0:
+                break  # the file ended (or shrank under us): stop at its end
             self._offset += sent
             self.sent += sent
             if self._remaining is not None:
@@ -128,6 +112,27 @@ class Writer:
         if self._remaining:
             raise ConnectionAbortedError("file ended before its announced length")
         return True
+
+    def _send_chunk(self, sock: Any, file: Any, want: int) -> Optional[int]:
+        """Send up to ``want`` bytes of the file from ``_offset``: bytes sent, 0 at the
+        file's end, ``None`` when the socket would block."""
+        if self._zero_copy:
+            try:
+                return os.sendfile(sock.fileno(), file.fileno(), self._offset, want)
+            except WOULD_BLOCK:
+                return None
+            except OSError as exc:
+                if exc.errno not in (22, 38, 45, 95):  # EINVAL, ENOSYS, ENOTSUP: no sendfile here
+                    raise
+                self._zero_copy = False
+        file.seek(self._offset)
+        chunk = file.read(min(want, STREAM_CHUNK))
+        if not chunk:
+            return 0
+        try:
+            return int(sock.send(chunk, DONTWAIT))
+        except WOULD_BLOCK:
+            return None
 
     def close(self) -> None:
         """Release the file, if any (idempotent)."""

@@ -84,6 +84,54 @@ class refusing_servers:  # noqa: N801 - a context manager, named as contextlib's
         _refusals.pop()
 
 
+def _check_handler(handler: Any, args: Sequence[Any], threads: Any) -> None:
+    """Raise ``TypeError`` for a handler, ``args`` or ``threads`` that cannot work."""
+    if not callable(handler):
+        raise TypeError(
+            f"HttpServer(...): the handler must be a function taking (request, response), "
+            f"not {type(handler).__name__} {handler!r}"
+        )
+    from ._checks import check_args, check_handler_call  # once per server, not at import
+
+    check_args(args, "HttpServer(...)")
+    check_handler_call(handler, args, {}, "HttpServer(...)")
+    if not isinstance(threads, bool):
+        raise TypeError(
+            f"HttpServer(...): threads must be True or False, not {threads!r}"
+            + (
+                f" (to cap the handler threads, write maxThreads={threads!r})"
+                if isinstance(threads, int)
+                else ""
+            )
+        )
+
+
+def _check_numbers(
+    port: Any,
+    maxThreads: Any,
+    maxStreams: Any,
+    workers: Any,
+    fd: Any,
+    socketMode: Any,
+) -> None:
+    """Raise ``ValueError`` for a numeric keyword out of its range (or not an int)."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
+    for name, value in (
+        ("maxThreads", maxThreads),
+        ("maxStreams", maxStreams),
+        ("workers", workers),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, not {value!r}")
+    if fd is not None and (isinstance(fd, bool) or not isinstance(fd, int) or fd < 0):
+        raise ValueError(f"fd must be a descriptor number (an int >= 0), not {fd!r}")
+    if isinstance(socketMode, bool) or not isinstance(socketMode, int):
+        raise ValueError(f"socketMode must be an int such as 0o660, not {socketMode!r}")
+    if not 0 <= socketMode <= 0o777:
+        raise ValueError(f"socketMode must be from 0o000 to 0o777, not {oct(socketMode)}")
+
+
 class HttpServer:
     """An HTTP/1.0 server that passes each request to one handler function.
 
@@ -173,24 +221,7 @@ class HttpServer:
     ) -> None:
         if _refusals:
             raise ImportedServerError(_refusals[-1])
-        if not callable(handler):
-            raise TypeError(
-                f"HttpServer(...): the handler must be a function taking (request, response), "
-                f"not {type(handler).__name__} {handler!r}"
-            )
-        from ._checks import check_args, check_handler_call  # once per server, not at import
-
-        check_args(args, "HttpServer(...)")
-        check_handler_call(handler, args, {}, "HttpServer(...)")
-        if not isinstance(threads, bool):
-            raise TypeError(
-                f"HttpServer(...): threads must be True or False, not {threads!r}"
-                + (
-                    f" (to cap the handler threads, write maxThreads={threads!r})"
-                    if isinstance(threads, int)
-                    else ""
-                )
-            )
+        _check_handler(handler, args, threads)
         self.errorHandler = errorHandler
         if errorHandler is not None:  # without one, requests never pass through the wrapper
             from ._errorhandler import with_error_handler
@@ -200,20 +231,7 @@ class HttpServer:
             from ._auth import warn_if_exposed
 
             warn_if_exposed(handler, host)  # basicAuth's passwords, readable on the network
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-            raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
-        if isinstance(maxThreads, bool) or not isinstance(maxThreads, int) or maxThreads < 1:
-            raise ValueError(f"maxThreads must be a positive int, not {maxThreads!r}")
-        if isinstance(maxStreams, bool) or not isinstance(maxStreams, int) or maxStreams < 1:
-            raise ValueError(f"maxStreams must be a positive int, not {maxStreams!r}")
-        if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-            raise ValueError(f"workers must be a positive int, not {workers!r}")
-        if fd is not None and (isinstance(fd, bool) or not isinstance(fd, int) or fd < 0):
-            raise ValueError(f"fd must be a descriptor number (an int >= 0), not {fd!r}")
-        if isinstance(socketMode, bool) or not isinstance(socketMode, int):
-            raise ValueError(f"socketMode must be an int such as 0o660, not {socketMode!r}")
-        if not 0 <= socketMode <= 0o777:
-            raise ValueError(f"socketMode must be from 0o000 to 0o777, not {oct(socketMode)}")
+        _check_numbers(port, maxThreads, maxStreams, workers, fd, socketMode)
         self.handler = handler
         self.args: Tuple[Any, ...] = tuple(args)
         self.threads = threads
