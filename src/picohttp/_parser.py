@@ -634,71 +634,79 @@ class RequestParser:
         """Decode what the buffer holds of a chunked body (RFC 9112 7.1).
 
         CPU per byte is bounded whatever the chunking: a whole chunk line is one
-        regex match, the data of tiny chunks is gathered and handed to the sink
-        in large pieces, the buffer is compacted once per call, and an
-        unfinished line is only searched in its new bytes (``_scanned``).
+        regex match, a tiny chunk's line, data and CRLF are taken in one pass of
+        the loop, their data is gathered and handed to the sink in large
+        pieces, the buffer is compacted once per call, and an unfinished line
+        is only searched in its new bytes (``_scanned``).
         """
         sink = self._sink
         assert sink is not None
-        limits = self.limits
         buf = self._buf
+        size = len(buf)
         pos = 0  # consume by index and compact once: slicing per chunk would be O(n^2)
-        out = bytearray()  # data of small chunks, written to the sink in one piece
+        out = bytearray()  # data of small chunks, for the sink in one piece
         state = self._state
+        max_body = self.limits.max_body
+        match_line = _CHUNK_LINE.match
         try:
-            while True:
-                if state == _CHUNK_DATA:
-                    take = min(self._chunk_left, len(buf) - pos)
-                    if take == 0:
-                        return None
-                    if take >= _CHUNK_OUT_FLUSH:
-                        if out:
-                            sink.write(bytes(out))
-                            out = bytearray()
-                        sink.write(bytes(buf[pos : pos + take]))
-                    else:
-                        out += buf[pos : pos + take]
-                        if len(out) >= _CHUNK_OUT_FLUSH:
-                            sink.write(bytes(out))
-                            out = bytearray()
-                    pos += take
-                    self._chunk_left -= take
-                    if self._chunk_left == 0:
-                        state = self._state = _CHUNK_END
-                elif state == _CHUNK_END:  # the CRLF after the data, exactly
-                    if len(buf) - pos < 2:
-                        if len(buf) > pos and buf[pos] != 0x0D:
-                            raise RemoteProtocolError(400, "missing CRLF after chunk data")
-                        return None
-                    if buf[pos] != 0x0D or buf[pos + 1] != 0x0A:
-                        raise RemoteProtocolError(400, "missing CRLF after chunk data")
-                    pos += 2
-                    state = self._state = _CHUNK_SIZE
-                elif state == _CHUNK_SIZE:
-                    match = None if self._scanned else _CHUNK_LINE.match(buf, pos)
+            while pos < size:
+                if state == _CHUNK_SIZE:
+                    match = None if self._scanned else match_line(buf, pos)
                     if match is None:
                         newline = self._line_end(buf, pos, _MAX_CHUNK_LINE, "chunk line")
                         if newline < 0:
-                            return None
-                        match = _CHUNK_LINE.match(buf, pos, newline + 1)
+                            break
+                        match = match_line(buf, pos, newline + 1)
                         if match is None or match.end() != newline + 1:
                             raise _chunk_line_error(bytes(buf[pos : newline + 1]))
-                    if match.end() - pos > _MAX_CHUNK_LINE + 2:  # it came whole, in one read
+                    end = match.end()
+                    if end - pos > _MAX_CHUNK_LINE + 2:  # it came whole, in one read
                         raise RemoteProtocolError(400, "chunk line too long")
-                    pos = match.end()
-                    size = int(match.group(1), 16)
-                    if sink.size + len(out) + size > limits.max_body:
-                        raise _limit_error(413, "chunked body", "max_body", limits.max_body)
-                    if size == 0:
-                        state = self._state = _TRAILER
+                    pos = end
+                    chunk = int(match.group(1), 16)
+                    pending = len(out)
+                    if sink.size + pending + chunk > max_body:
+                        raise _limit_error(413, "chunked body", "max_body", max_body)
+                    if chunk == 0:
+                        state = _TRAILER
+                        continue
+                    if pending >= _CHUNK_OUT_FLUSH:
+                        sink.write(bytes(out))
+                        out = bytearray()
+                    if chunk > size - pos:  # the data goes on in the next reads
+                        self._chunk_left = chunk
+                        state = _CHUNK_DATA
+                        continue
+                    out += buf[pos : pos + chunk]
+                    pos += chunk
+                    if buf[pos : pos + 2] == b"\r\n":
+                        pos += 2  # the common case, without another pass of the loop
                     else:
-                        self._chunk_left = size
-                        state = self._state = _CHUNK_DATA
+                        state = _CHUNK_END
+                elif state == _CHUNK_DATA:
+                    take = self._chunk_left
+                    if take > size - pos:
+                        take = size - pos
+                    if len(out) >= _CHUNK_OUT_FLUSH:
+                        sink.write(bytes(out))
+                        out = bytearray()
+                    out += buf[pos : pos + take]
+                    pos += take
+                    self._chunk_left -= take
+                    if self._chunk_left == 0:
+                        state = _CHUNK_END
+                elif state == _CHUNK_END:  # the CRLF after the data, exactly
+                    if buf[pos] != 0x0D or (pos + 1 < size and buf[pos + 1] != 0x0A):
+                        raise RemoteProtocolError(400, "missing CRLF after chunk data")
+                    if pos + 1 == size:
+                        break  # the LF may be in the next read
+                    pos += 2
+                    state = _CHUNK_SIZE
                 else:  # _TRAILER: held to the rules of header fields, checked and dropped
-                    budget = limits.max_header_bytes - self._trailer_bytes
+                    budget = self.limits.max_header_bytes - self._trailer_bytes
                     newline = self._line_end(buf, pos, budget, "trailer section", status=431)
                     if newline < 0:
-                        return None
+                        break
                     line = bytes(buf[pos:newline])
                     pos = newline + 1
                     if line[-1:] == b"\r":
@@ -707,13 +715,16 @@ class RequestParser:
                         if out:
                             sink.write(bytes(out))
                             out = bytearray()
-                        return self._finish(sink.result(), len(buf) - pos)
+                        return self._finish(sink.result(), size - pos)
                     self._check_trailer_field(line)
+            return None
         finally:
-            if out:
-                sink.write(bytes(out))
             if self._state != _DONE:
-                del buf[:pos]
+                self._state = state
+                if out:
+                    sink.write(bytes(out))
+                if pos:
+                    del buf[:pos]
 
     def _line_end(self, buf: bytearray, pos: int, limit: int, what: str, status: int = 400) -> int:
         """Where the line starting at ``pos`` ends (its LF), or -1 while it is unfinished.
