@@ -42,7 +42,14 @@ from typing import Any, Dict, List, NoReturn, Optional, Sequence
 from harness import footprint, report
 from harness.layout import REQUIREMENTS, RESULTS, ROOT, SRC, VENV
 from harness.load import AnswerError, Scenario, check, check_not_found, make_files, run_wrk
-from harness.processes import Supervisor, free_port, group_rss_kib, tail, wait_for_port
+from harness.processes import (
+    Supervisor,
+    free_port,
+    group_cpu_seconds,
+    group_rss_kib,
+    tail,
+    wait_for_port,
+)
 from harness.servers import BY_KEY, SERVERS, Context, Server, environment
 
 _IN_VENV = "PICOHTTP_BENCH_VENV"
@@ -210,7 +217,7 @@ class Run:
             for scenario in self.scenarios:
                 current = scenario.key
                 check(ctx.port, scenario)
-                self._load(server, scenario, ctx, round_number)
+                self._load(server, scenario, ctx, round_number, process.pid)
                 check(ctx.port, scenario)  # still right after the load
             memory["end_mib"] = group_rss_kib(process.pid) / 1024
             self.results["memory"][server.key].append(memory)
@@ -219,7 +226,9 @@ class Run:
         finally:
             self.supervisor.stop(process)
 
-    def _load(self, server: Server, scenario: Scenario, ctx: Context, round_number: int) -> None:
+    def _load(
+        self, server: Server, scenario: Scenario, ctx: Context, round_number: int, pgid: int
+    ) -> None:
         options = self.options
         log = ctx.workdir / f"wrk-{scenario.key}.log"
         load = {
@@ -228,8 +237,13 @@ class Run:
         }
         if options.warmup > 0:
             run_wrk(self.supervisor, log, ctx.port, scenario.path, options.warmup, **load)
+        cpu_before = group_cpu_seconds(pgid)
         result = run_wrk(self.supervisor, log, ctx.port, scenario.path, options.duration, **load)
+        cpu = group_cpu_seconds(pgid) - cpu_before
         result["round"] = round_number
+        # The server's own CPU per answered request: a figure the load generator cannot cap
+        # (at ~40k req/s wrk itself is the ceiling, and req/s stops telling servers apart).
+        result["cpu_us_per_request"] = cpu * 1e6 / result["requests"] if result["requests"] else 0
         if result["requests"] == 0:
             raise RuntimeError(f"answered no request under load: {json.dumps(result['errors'])}")
         self.results["scenarios"][scenario.key]["runs"][server.key].append(result)
@@ -238,6 +252,7 @@ class Run:
             f"  {server.label:<34} {scenario.key:<7} {result['rps']:>9,.0f} req/s"
             f"  p50 {result['latency_us']['p50'] / 1000:6.2f} ms"
             f"  p99 {result['latency_us']['p99'] / 1000:6.2f} ms"
+            f"  CPU {result['cpu_us_per_request']:6.1f} us/req"
             f"  socket errors {errors}  non-2xx {result['errors']['status']}"
         )
 

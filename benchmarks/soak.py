@@ -6,9 +6,14 @@ headers, body), and must come: a good request that gets a wrong, cut or no
 answer counts as lost, and one lost request fails the run.  Broken requests
 (garbage, bad or oversized Content-Length, bad versions, truncated heads and
 bodies, resets mid-request and mid-response, abandoned slow heads) must get
-their 4xx/5xx or a close, never a hang.  A pool of slowloris connections is
-held open all along.  At the end the server is stopped and its threads and
-file descriptors must be back to where they started.
+their 4xx/5xx or a close, never a hang.  Hostile clients of issue 13 join
+them: bodies in 1-byte chunks (echoed exactly), 16 MiB urlencoded forms of
+``xy&xy&...`` (413 at the 1,001st field) sent from their own threads, and a
+handler raising ``SystemExit`` (500; only with ``--system-exit``).  Pools of
+slowloris heads, trickling bodies (1 MiB announced, a byte now and then) and
+streamed answers that are never read are held open all along.  At the end the
+server is stopped and its threads and file descriptors must be back to where
+they started.
 
     python benchmarks/soak.py --duration 60 --clients 16
     python benchmarks/soak.py --duration 10 --sequential --json
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import hashlib
 import json
 import os
@@ -52,9 +58,21 @@ def handler(request: picohttp.HttpRequest, response: picohttp.HttpResponse) -> N
         response.data = request.body or b""
     elif kind == "stream":
         response.data = (PIECE for _ in range(int(request.path[1])))
+    elif kind == "form":
+        response.data = f"{len(request.form)} fields"
+    elif kind == "exit":
+        raise SystemExit(3)  # as argparse does in a handler given a bad query
     else:
         response.status = 404
         response.data = "no such thing"
+
+
+#: 16 MiB less a byte (within maxBody) of 5.6 million one-field pieces.
+BIG_FORM = b"xy&" * (16 * 1024 * 1024 // 3)
+BIG_FORM_REQUEST = (
+    b"POST /form HTTP/1.0\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    b"Content-Length: %d\r\n\r\n%s" % (len(BIG_FORM), BIG_FORM)
+)
 
 
 def small_body(n: int, q: str) -> bytes:
@@ -243,6 +261,29 @@ def broken_request(c: Client) -> Tuple[str, Optional[str]]:
     return name, None
 
 
+def tiny_chunks(c: Client) -> Tuple[str, Optional[str]]:
+    """A body in 1-byte chunks (16 connections of these cost 8 s of CPU in 5 s once)."""
+    body = bytes(c.rng.randrange(97, 123) for _ in range(c.rng.randrange(500, 3000)))
+    chunked = b"".join(b"1\r\n%s\r\n" % body[i : i + 1] for i in range(len(body)))
+    head = b"PUT /echo HTTP/1.1\r\nHost: soak\r\nTransfer-Encoding: chunked\r\n\r\n"
+    return "tiny-chunks", check_answer(c.request(head + chunked + b"0\r\n\r\n"), 200, body)
+
+
+def big_form(c: Client) -> Tuple[str, Optional[str]]:
+    """16 MiB of ``xy&``: a 413 at the 1,001st field, not 26 times the body in memory."""
+    raw = c.request(BIG_FORM_REQUEST)
+    problem = check_answer(raw, 413, None, "text/plain; charset=utf-8")
+    if problem is None and b"more than 1000 fields" not in raw:
+        problem = f"answer {raw[-80:]!r}"
+    return "big-form", problem
+
+
+def system_exit(c: Client) -> Tuple[str, Optional[str]]:
+    """A handler raising SystemExit: a 500, and the server goes on (issue 13)."""
+    raw = c.request(b"GET /exit HTTP/1.0\r\n\r\n")
+    return "system-exit", check_answer(raw, 500, None, "text/plain; charset=utf-8")
+
+
 def reset_midway(c: Client) -> Tuple[str, Optional[str]]:
     """Leave with an RST in the middle of a request or of a large answer."""
     with c.connect() as sock:
@@ -262,8 +303,106 @@ def abandon_slow_head(c: Client) -> Tuple[str, Optional[str]]:
     return "abandoned-head", None
 
 
+class Pool:
+    """Connections held open all run long; each one the server ends is replaced.
+
+    ``opener(port)`` makes one (it has sent what it sends); ``poke(sock)``, if
+    given, runs for each every ``poke_every`` seconds (a trickled byte).
+    ``watch=False``: the server's answer is expected and never read (an unread
+    stream), so the connections are only held, never replaced.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        size: int,
+        opener: Callable[[int], socket.socket],
+        poke: Optional[Callable[[socket.socket], None]] = None,
+        poke_every: float = 0.5,
+        watch: bool = True,
+    ) -> None:
+        self.watch = watch
+        self.port = port
+        self.size = size
+        self.opener = opener
+        self.poke = poke
+        self.poke_every = poke_every
+        self.opened = 0
+        self.held: List[socket.socket] = []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run)
+
+    def _open(self, selector: selectors.BaseSelector) -> None:
+        sock = self.opener(self.port)
+        if self.watch:
+            selector.register(sock, selectors.EVENT_READ)
+        else:
+            self.held.append(sock)  # only closed at the end
+        self.opened += 1
+
+    def _run(self) -> None:
+        selector = selectors.DefaultSelector()
+        for _ in range(self.size):
+            self._open(selector)
+        poked = time.monotonic()
+        while not self.stop.is_set():
+            if not self.watch:
+                self.stop.wait(0.1)
+                continue
+            for key, _ in selector.select(0.1):
+                selector.unregister(key.fileobj)
+                key.fileobj.close()  # type: ignore[union-attr]
+                if not self.stop.is_set():
+                    self._open(selector)
+            if self.poke is not None and time.monotonic() - poked >= self.poke_every:
+                poked = time.monotonic()
+                for key in list(selector.get_map().values()):
+                    # OSError: the server ended it, and the select above replaces it.
+                    with contextlib.suppress(OSError):
+                        self.poke(key.fileobj)  # type: ignore[arg-type]
+        for key in list(selector.get_map().values()):
+            key.fileobj.close()  # type: ignore[union-attr]
+        for sock in self.held:
+            sock.close()
+        selector.close()
+
+
+def open_slowloris(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"GET / HTTP/1.0\r\nX-Slowloris: ")
+    return sock
+
+
+def open_trickle(port: int) -> socket.socket:
+    """1 MiB announced, 10 KiB sent; then a byte each poke (1 MiB less a little in 400 such
+    connections once held 400 MiB of memory)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.sendall(b"POST /echo HTTP/1.0\r\nContent-Length: 1048576\r\n\r\n" + b"t" * 10240)
+    return sock
+
+
+def trickle_byte(sock: socket.socket) -> None:
+    sock.send(b"t", socket.MSG_DONTWAIT)
+
+
+def open_unread_stream(port: int) -> socket.socket:
+    """A streamed answer of 6 GiB whose reader never reads (a dashboard left open)."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(b"GET /stream/100000 HTTP/1.0\r\n\r\n")
+    return sock
+
+
 def run_soak(
-    duration: float, clients: int, sequential: bool, seed: int, slowloris: int
+    duration: float,
+    clients: int,
+    sequential: bool,
+    seed: int,
+    slowloris: int,
+    trickles: int = 20,
+    unread_streams: int = 4,
+    form_senders: int = 2,
+    with_system_exit: bool = False,
 ) -> Dict[str, Any]:
     threads_before = threading.active_count()
     fds_before = len(os.listdir("/proc/self/fd"))
@@ -276,6 +415,9 @@ def run_soak(
     wrong: List[str] = []
     lock = threading.Lock()
     end = time.monotonic() + duration
+    hostile: List[Callable[[Client], Tuple[str, Optional[str]]]] = [tiny_chunks]
+    if with_system_exit:
+        hostile.append(system_exit)
 
     def client(n: int) -> None:
         c = Client(server.port, random.Random(f"{seed}:{n}"), timeout=15)
@@ -290,8 +432,10 @@ def run_soak(
                         if problem:
                             lost.append(f"{name}: {problem}")
                     continue
-                if roll < 0.9:
+                if roll < 0.86:
                     name, problem = broken_request(c)
+                elif roll < 0.9:
+                    name, problem = c.rng.choice(hostile)(c)
                 elif roll < 0.95:
                     name, problem = reset_midway(c)
                 else:
@@ -307,43 +451,40 @@ def run_soak(
                 if problem:
                     wrong.append(f"{name}: {problem}")
 
-    stop_slowloris = threading.Event()
-    slowloris_opened = [0]
+    def send_forms(n: int) -> None:
+        """16 MiB forms one after another, a pause between (they are heavy to send)."""
+        c = Client(server.port, random.Random(f"{seed}:form{n}"), timeout=30)
+        while time.monotonic() < end:
+            try:
+                name, problem = big_form(c)
+            except OSError as exc:
+                name, problem = "big-form", repr(exc)
+            with lock:
+                broken[name] += 1
+                if problem:
+                    wrong.append(f"{name}: {problem}")
+            time.sleep(0.25)
 
-    def hold_slowloris() -> None:
-        """Keep ``slowloris`` partial heads open; replace each one the server times out."""
-        selector = selectors.DefaultSelector()
-
-        def open_one() -> None:
-            sock = socket.create_connection(("127.0.0.1", server.port))
-            sock.sendall(b"GET / HTTP/1.0\r\nX-Slowloris: ")
-            selector.register(sock, selectors.EVENT_READ)
-            slowloris_opened[0] += 1
-
-        for _ in range(slowloris):
-            open_one()
-        while not stop_slowloris.is_set():
-            for key, _ in selector.select(0.1):
-                selector.unregister(key.fileobj)
-                key.fileobj.close()  # type: ignore[union-attr]
-                if not stop_slowloris.is_set():
-                    open_one()
-        for key in list(selector.get_map().values()):
-            key.fileobj.close()  # type: ignore[union-attr]
-        selector.close()
-
-    loris = threading.Thread(target=hold_slowloris)
-    loris.start()
+    pools = {
+        "slowloris": Pool(server.port, slowloris, open_slowloris),
+        "trickle": Pool(server.port, trickles, open_trickle, trickle_byte),
+        "unread_stream": Pool(server.port, unread_streams, open_unread_stream, watch=False),
+    }
+    for pool in pools.values():
+        pool.thread.start()
     started = time.monotonic()
     workers = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    workers += [threading.Thread(target=send_forms, args=(n,)) for n in range(form_senders)]
     for worker in workers:
         worker.start()
     for worker in workers:
         worker.join(duration + 60)
     elapsed = time.monotonic() - started
     hung = sum(worker.is_alive() for worker in workers)
-    stop_slowloris.set()
-    loris.join(10)
+    for pool in pools.values():
+        pool.stop.set()
+    for pool in pools.values():
+        pool.thread.join(10)
     server.stop()
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and (
@@ -357,7 +498,13 @@ def run_soak(
         "seconds": round(elapsed, 2),
         "clients": clients,
         "slowloris_held": slowloris,
-        "slowloris_opened": slowloris_opened[0],
+        "slowloris_opened": pools["slowloris"].opened,
+        "trickles_held": trickles,
+        "trickles_opened": pools["trickle"].opened,
+        "unread_streams_held": unread_streams,
+        "unread_streams_opened": pools["unread_stream"].opened,
+        "form_senders": form_senders,
+        "system_exit": with_system_exit,
         "good": sum(good.values()),
         "good_by_kind": dict(good),
         "good_lost_or_wrong": len(lost),
@@ -376,11 +523,31 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds (default 30)")
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--slowloris", type=int, default=50, help="partial heads held open")
+    parser.add_argument("--trickles", type=int, default=20, help="trickling bodies held open")
+    parser.add_argument(
+        "--unread-streams", type=int, default=4, help="streamed answers held open, never read"
+    )
+    parser.add_argument(
+        "--form-senders", type=int, default=2, help="threads sending 16 MiB urlencoded forms"
+    )
+    parser.add_argument(
+        "--system-exit", action="store_true", help="mix in a handler that raises SystemExit"
+    )
     parser.add_argument("--sequential", action="store_true", help="threads=False")
     parser.add_argument("--seed", type=int, default=int(time.time()))
     parser.add_argument("--json", action="store_true", help="print the result as one JSON line")
     args = parser.parse_args(argv)
-    result = run_soak(args.duration, args.clients, args.sequential, args.seed, args.slowloris)
+    result = run_soak(
+        args.duration,
+        args.clients,
+        args.sequential,
+        args.seed,
+        args.slowloris,
+        args.trickles,
+        args.unread_streams,
+        args.form_senders,
+        args.system_exit,
+    )
     result["seed"] = args.seed
     if args.json:
         print(json.dumps(result, sort_keys=True))
@@ -388,7 +555,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(
             f"soak ({result['mode']}, seed {args.seed}): {result['seconds']} s, "
             f"{result['clients']} clients, {result['slowloris_held']} slowloris held "
-            f"({result['slowloris_opened']} opened in all)\n"
+            f"({result['slowloris_opened']} opened in all), {result['trickles_held']} "
+            f"trickling bodies ({result['trickles_opened']}), {result['unread_streams_held']} "
+            f"unread streams ({result['unread_streams_opened']}), "
+            f"{result['form_senders']} 16 MiB form senders\n"
             f"  good requests:   {result['good']} {result['good_by_kind']}\n"
             f"  lost or wrong:   {result['good_lost_or_wrong']}\n"
             f"  broken requests: {result['broken']} {result['broken_by_kind']}\n"

@@ -6,6 +6,7 @@ import contextlib
 import io
 import os
 import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -115,6 +116,25 @@ def request_snapshot(request: picohttp.HttpRequest) -> Tuple[Any, ...]:
 
 def open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
+
+
+def status_kib(pid: int, field: str) -> int:
+    """A kB field of ``/proc/<pid>/status`` (Linux): ``VmRSS``, ``VmHWM`` (peak RSS)..."""
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError(f"{field} not in /proc/{pid}/status")
+
+
+def reset_peak_rss(pid: int) -> bool:
+    """Reset VmHWM to the current RSS (Linux 4.0+, needs the right to write clear_refs)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as refs:
+            refs.write("5")
+    except OSError:
+        return False
+    return True
 
 
 def wait_until(
@@ -333,3 +353,142 @@ def child_pids(pid: int) -> List[int]:
             if stat is not None and stat[1] == pid and stat[0] != "Z":
                 children.append(int(entry))
     return children
+
+
+def nginx_binary() -> str:
+    """The nginx program, or a skip that says how to get it."""
+    import shutil
+
+    import pytest
+
+    found = shutil.which("nginx") or (
+        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
+    )
+    if found is None:
+        pytest.skip("nginx is not installed (scripts/install-system-tools installs it as root)")
+    return found
+
+
+def substituted(text: str, replacements: Dict[str, str]) -> str:
+    """``text`` with each replacement made; each ``old`` must be there (a changed file fails)."""
+    for old, new in replacements.items():
+        assert old in text, f"{old!r} is no longer in the file: update the test with it"
+        text = text.replace(old, new)
+    return text
+
+
+@contextlib.contextmanager
+def nginx(site: str, directory: Path, port: int) -> Iterator[None]:
+    """A real nginx serving ``site`` (a server block), everything it writes in ``directory``."""
+    binary = nginx_binary()
+    directory.mkdir()
+    (directory / "site.conf").write_text(site)
+    temp_paths = "".join(
+        f"    {kind}_temp_path {directory / kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    (directory / "nginx.conf").write_text(
+        "daemon off;\n"
+        "worker_processes 1;\n"
+        f"pid {directory / 'nginx.pid'};\n"
+        f"error_log {directory / 'error.log'} warn;\n"
+        "events { worker_connections 64; }\n"
+        "http {\n"
+        f"    access_log {directory / 'access.log'};\n"
+        f"{temp_paths}"
+        f"    include {directory / 'site.conf'};\n"
+        "}\n"
+    )
+    argv = [binary, "-p", str(directory), "-c", str(directory / "nginx.conf")]
+    argv += ["-e", str(directory / "error.log")]
+    with child_server(argv, port, directory):
+        yield
+
+
+class NotifyListener:
+    """The service manager's end of ``NOTIFY_SOCKET``: datagrams with their sender's pid."""
+
+    def __init__(self, directory: Path) -> None:
+        self.path = str(directory / "notify")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
+
+    def receive(self, timeout: float = 30) -> Optional[Tuple[float, int, str]]:
+        """``(arrival time, sender pid, text)`` of the next datagram, or None after ``timeout``."""
+        self.sock.settimeout(timeout)
+        try:
+            data, ancillary, _, _ = self.sock.recvmsg(4096, socket.CMSG_SPACE(12))
+        except socket.timeout:
+            return None
+        pid = 0
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                pid = struct.unpack("iII", payload[:12])[0]
+        return time.monotonic(), pid, data.decode()
+
+    def until(self, text: str, timeout: float = 30) -> List[Tuple[float, int, str]]:
+        """Every datagram up to and including the first that contains ``text``."""
+        seen = []
+        deadline = time.monotonic() + timeout
+        while True:
+            message = self.receive(max(0.0, deadline - time.monotonic()))
+            assert message is not None, f"no {text!r} within {timeout} s; got {seen}"
+            seen.append(message)
+            if text in message[2].split("\n"):
+                return seen
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+WRK_SCRIPT = "wrk.headers['Connection'] = 'close'\n"
+
+
+def wrk_counts(output: str) -> Dict[str, int]:
+    """What wrk reports: requests completed, socket errors by kind, non-2xx/3xx answers."""
+    import re
+
+    total = re.search(r"(\d+) requests in", output)
+    assert total is not None, output
+    counts = {"requests": int(total.group(1))}
+    errors = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    for index, name in enumerate(("connect", "read", "write", "timeout"), 1):
+        counts[name] = int(errors.group(index)) if errors else 0
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    counts["non_2xx"] = int(non_2xx.group(1)) if non_2xx else 0
+    return counts
+
+
+def run_wrk(url: str, seconds: int, directory: Path) -> subprocess.Popen[str]:
+    """wrk on ``url`` for ``seconds``, 8 connections that each carry one request; started."""
+    import shutil
+
+    import pytest
+
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        pytest.skip("wrk is not installed (scripts/install-system-tools installs it as root)")
+    (directory / "close.lua").write_text(WRK_SCRIPT)
+    return subprocess.Popen(
+        [wrk, "-t1", "-c8", f"-d{seconds}s", "-s", str(directory / "close.lua"), url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+@contextlib.contextmanager
+def public_directory() -> Iterator[Path]:
+    """A directory ``nobody`` may enter (pytest's tmp_path is private to root)."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="picohttp-site-"))
+    try:
+        path.chmod(0o755)
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

@@ -1,6 +1,6 @@
-"""Every fenced code block in README.md is executed, so the README cannot rot.
+"""Every fenced code block in README.md and docs/**/*.md is executed, so no page can rot.
 
-The convention (also in the README's "Development" section).  An HTML comment
+The convention (also in docs/development.md, "The documentation is tested").  An HTML comment
 on the line before a block's opening fence says how the block is tested:
 
     (none)                    a ```python block runs as a script and must exit 0
@@ -34,7 +34,7 @@ on the line before a block's opening fence says how the block is tested:
                               not run; the reason is required and shows in the report
 
 A python ``serve`` block stays up for the blocks after it, up to the next
-``serve`` block or the next ``## `` heading: those blocks run while it
+``serve`` block or the next ``# `` or ``## `` heading of its page: those blocks run while it
 serves, with its ports replaced, so ``curl http://127.0.0.1:8080/`` reaches
 it.  Every block runs in a scratch directory that holds ``site/index.html``
 (``<h1>It works</h1>``), ``app.py`` (``def handler``: "Hello from app.py") and
@@ -68,6 +68,8 @@ import picohttp.wsgi
 from support import ROOT, free_port, python_env, wait_for_port
 
 README = ROOT / "README.md"
+#: Every page whose blocks run: the README, then the documentation site's pages.
+PAGES = [README, *sorted((ROOT / "docs").glob("**/*.md"))]
 MARKER = re.compile(r"^<!--\s*test:\s*(?P<kind>[\w-]+)(?:\s+(?P<rest>.*?))?\s*-->\s*$")
 FENCE = re.compile(r"^(?P<fence>```+|~~~+)\s*(?P<lang>[\w+-]*)")
 PYTHON = {"python", "py", "python3"}
@@ -83,7 +85,8 @@ class Block:
     text: str
     kind: str
     rest: str
-    heading: str  # the "## " section it sits in
+    heading: str  # the "# " or "## " section it sits in
+    source: str = "README.md"  # the page, relative to the repository
 
 
 @dataclass
@@ -95,18 +98,18 @@ class Scenario:
     @property
     def name(self) -> str:
         first = self.blocks[0]
-        return f"line{first.line}-{first.kind}"
+        return f"{first.source}:line{first.line}-{first.kind}"
 
 
-def parse_readme(text: str) -> List[Block]:
+def parse_readme(text: str, source: str = "README.md") -> List[Block]:
     blocks: List[Block] = []
     lines = text.split("\n")
     heading = ""
     index = 0
     while index < len(lines):
         line = lines[index]
-        if line.startswith("## "):
-            heading = line[3:].strip()
+        if line.startswith(("# ", "## ")):
+            heading = line.lstrip("#").strip()
         opening = FENCE.match(line)
         if not opening:
             index += 1
@@ -116,7 +119,7 @@ def parse_readme(text: str) -> List[Block]:
         while end < len(lines) and not lines[end].startswith(fence):
             end += 1
         if end == len(lines):
-            raise AssertionError(f"README.md:{index + 1}: unclosed code fence")
+            raise AssertionError(f"{source}:{index + 1}: unclosed code fence")
         previous = index - 1
         while previous >= 0 and not lines[previous].strip():
             previous -= 1
@@ -126,19 +129,29 @@ def parse_readme(text: str) -> List[Block]:
         if not kind:
             kind = "run" if lang in PYTHON else "unmarked"
         blocks.append(
-            Block(index + 1, lang, "\n".join(lines[index + 1 : end]) + "\n", kind, rest, heading)
+            Block(
+                index + 1,
+                lang,
+                "\n".join(lines[index + 1 : end]) + "\n",
+                kind,
+                rest,
+                heading,
+                source,
+            )
         )
         index = end + 1
     return blocks
 
 
 def group(blocks: List[Block]) -> List[Scenario]:
-    """Each python serve block takes the blocks after it, up to the next serve or ## heading."""
+    """Each python serve block takes the blocks after it, up to the next serve or heading."""
     scenarios: List[Scenario] = []
     current: Optional[Scenario] = None
     for block in blocks:
         if current is not None and (
-            block.kind == "serve" or block.heading != current.blocks[0].heading
+            block.kind == "serve"
+            or block.heading != current.blocks[0].heading
+            or block.source != current.blocks[0].source
         ):
             current = None
         if current is not None and block.kind in ("run", "pytest", "console"):
@@ -151,7 +164,11 @@ def group(blocks: List[Block]) -> List[Scenario]:
     return scenarios
 
 
-BLOCKS = parse_readme(README.read_text(encoding="utf-8"))
+BLOCKS = [
+    block
+    for page in PAGES
+    for block in parse_readme(page.read_text(encoding="utf-8"), str(page.relative_to(ROOT)))
+]
 SCENARIOS = group(BLOCKS)
 
 
@@ -206,7 +223,7 @@ def substitute(text: str, ports: Dict[str, str]) -> str:
 
 
 def where(block: Block) -> str:
-    return f"README.md:{block.line} ({block.kind} {block.lang} block)"
+    return f"{block.source}:{block.line} ({block.kind} {block.lang} block)"
 
 
 # -- running each kind ------------------------------------------------------------
@@ -425,7 +442,7 @@ def check_file(block: Block) -> None:
     assert path, f"{where(block)}: 'file' needs the path of the file the block shows"
     assert (ROOT / path).is_file(), f"{where(block)}: no file {path}"
     assert block.text == (ROOT / path).read_text(encoding="utf-8"), (
-        f"{where(block)} differs from {path}: copy the file into the README again"
+        f"{where(block)} differs from {path}: copy the file into {block.source} again"
     )
 
 
@@ -542,34 +559,61 @@ def check_signatures(block: Block) -> None:
 # -- the convention itself --------------------------------------------------------
 
 
-def test_the_readme_has_blocks_of_every_kind_it_promises():
+def test_the_pages_have_blocks_of_every_kind_they_promise():
     kinds = {block.kind for block in BLOCKS}
-    assert {"serve", "console", "pytest", "signatures"} <= kinds, kinds
+    assert {"serve", "console", "pytest", "signatures", "file"} <= kinds, kinds
     assert "unmarked" not in kinds, [where(b) for b in BLOCKS if b.kind == "unmarked"]
+    sources = {block.source for block in BLOCKS}
+    assert "README.md" in sources and "docs/index.md" in sources, sorted(sources)
+    assert "docs/reference/api.md" in sources, sorted(sources)
+
+
+def test_the_readme_stays_short():
+    """The README is the front door; everything else lives in docs/."""
+    assert len(README.read_bytes()) < 15 * 1024, "README.md is over 15 KB: move detail into docs/"
+
+
+def nav_pages(text: str) -> List[str]:
+    """The pages mkdocs.yml's nav names (``- Title: path.md`` lines)."""
+    return re.findall(r"^\s*-\s*(?:[^:\n]+:\s*)?([\w./-]+\.md)\s*$", text, re.MULTILINE)
+
+
+def test_every_docs_page_is_in_the_nav():
+    listed = set(nav_pages((ROOT / "mkdocs.yml").read_text(encoding="utf-8")))
+    pages = {str(page.relative_to(ROOT / "docs")) for page in PAGES[1:]}
+    assert pages - listed == set(), "pages mkdocs.yml's nav leaves out"
+    assert listed - pages == set(), "nav entries without a page"
 
 
 def test_parser_reads_markers_fences_and_sections():
     text = (
+        "# Page\n\n```python\nprint(0)\n```\n\n"
         "## One\n\n<!-- test: serve 8080 -->\n```python\nserve()\n```\n\n"
         "<!-- test: console -->\n```console\n$ curl x\nok\n```\n\n"
         "```python\nprint(1)\n```\n\n## Two\n\n```sh\nls\n```\n\n"
         "<!-- test: skip no reason needed here -->\n````text\n```\nnested\n```\n````\n"
     )
-    blocks = parse_readme(text)
+    blocks = parse_readme(text, "docs/page.md")
+    assert {b.source for b in blocks} == {"docs/page.md"}
     assert [(b.kind, b.lang, b.heading, b.rest) for b in blocks] == [
+        ("run", "python", "Page", ""),
         ("serve", "python", "One", "8080"),
         ("console", "console", "One", ""),
         ("run", "python", "One", ""),
         ("unmarked", "sh", "Two", ""),
         ("skip", "text", "Two", "no reason needed here"),
     ]
-    assert blocks[4].text == "```\nnested\n```\n"
+    assert blocks[5].text == "```\nnested\n```\n"
     scenarios = group(blocks)
     assert [[b.line for b in s.blocks] for s in scenarios] == [
-        [blocks[0].line, blocks[1].line, blocks[2].line],
-        [blocks[3].line],
+        [blocks[0].line],
+        [blocks[1].line, blocks[2].line, blocks[3].line],
         [blocks[4].line],
+        [blocks[5].line],
     ]
+    # a server never stays up into the next page
+    other = parse_readme("<!-- test: console -->\n```console\n$ true\n```\n", "docs/other.md")
+    assert [len(s.blocks) for s in group(blocks[:3] + other)] == [1, 2, 1]
 
 
 def test_expected_output_matching():

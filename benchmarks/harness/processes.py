@@ -122,6 +122,28 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float = 
             time.sleep(0.05)  # nothing to wait on but the port itself
 
 
+def group_cpu_seconds(pgid: int) -> float:
+    """User + system CPU time of every live process in group ``pgid``, summed (from /proc).
+
+    Counts all threads of each process; a worker that exits during a run takes its time
+    with it, which the caller sees as a failed run anyway.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+            fields = stat[stat.rindex(")") + 2 :].split()
+            if int(fields[2]) != pgid:  # state, ppid, pgrp
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile, or not ours to read
+    return total / ticks
+
+
 def group_rss_kib(pgid: int) -> int:
     """Resident memory of every process in group ``pgid``, summed (KiB, from /proc)."""
     total = 0

@@ -30,6 +30,7 @@ class Row:
     rps_max: float
     p50_ms: float
     p99_ms: float
+    cpu_us: Optional[float]  # server CPU (user + system) per answered request, median
     socket_errors: int
     errors_by_kind: Dict[str, int]
     non_2xx: int
@@ -49,6 +50,7 @@ def summarise(results: Dict[str, Any]) -> Dict[str, List[Row]]:
                 for kind in ("connect", "read", "write", "timeout")
             }
             rates = [run["rps"] for run in runs]
+            cpus = [run["cpu_us_per_request"] for run in runs if "cpu_us_per_request" in run]
             rows.append(
                 Row(
                     key=key,
@@ -60,6 +62,7 @@ def summarise(results: Dict[str, Any]) -> Dict[str, List[Row]]:
                     rps_max=max(rates),
                     p50_ms=statistics.median(run["latency_us"]["p50"] for run in runs) / 1000,
                     p99_ms=statistics.median(run["latency_us"]["p99"] for run in runs) / 1000,
+                    cpu_us=statistics.median(cpus) if cpus else None,
                     socket_errors=sum(kinds.values()),
                     errors_by_kind=kinds,
                     non_2xx=sum(run["errors"]["status"] for run in runs),
@@ -218,14 +221,24 @@ def scenario_table(rows: List[Row], results: Dict[str, Any], scenario: str) -> L
             spread,
             f"{row.p50_ms:.2f}",
             f"{row.p99_ms:.2f}",
+            "-" if row.cpu_us is None else f"{row.cpu_us:.0f}",
             _errors(row),
             str(row.non_2xx),
         ]
         if scenario == "static":
             cells.append(results["servers"][row.key]["static"])
         body.append(cells)
-    header = ["server", "req/s (median)", "min-max", "p50 ms", "p99 ms", "socket errors", "non-2xx"]
-    align = "lrrrrrr"
+    header = [
+        "server",
+        "req/s (median)",
+        "min-max",
+        "p50 ms",
+        "p99 ms",
+        "server CPU µs/req",
+        "socket errors",
+        "non-2xx",
+    ]
+    align = "lrrrrrrr"
     if scenario == "static":
         header.append("serves the file with")
         align += "l"

@@ -54,6 +54,17 @@ def load_handler(spec: str) -> Callable[..., Any]:
     return target  # type: ignore[no-any-return]
 
 
+def _octal(text: str) -> int:
+    """``--socket-mode``'s permissions, in octal as chmod takes them (``660``, ``0o660``)."""
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal mode such as 660") from None
+    if not 0 <= mode <= 0o777:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a mode from 000 to 777")
+    return mode
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="picohttp",
@@ -70,7 +81,23 @@ def build_parser() -> argparse.ArgumentParser:
         "-p", "--port", type=int, help="port to listen on (default 8000; 0 = any free port)"
     )
     parser.add_argument(
-        "-b", "--bind", metavar="ADDRESS", help="address to listen on (default: all, IPv6 and IPv4)"
+        "-b",
+        "--bind",
+        metavar="ADDRESS",
+        help="address to listen on (default: all, IPv6 and IPv4), or unix:PATH for a unix socket",
+    )
+    parser.add_argument(
+        "--fd",
+        type=int,
+        metavar="N",
+        help="serve the listening socket open as descriptor N (e.g. from a supervisor)",
+    )
+    parser.add_argument(
+        "--socket-mode",
+        type=_octal,
+        default=0o660,
+        metavar="OCTAL",
+        help="permissions of a unix:PATH socket file (default 660)",
     )
     parser.add_argument(
         "-d", "--directory", help="directory to serve (default: the current directory)"
@@ -249,6 +276,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if app is None and not os.path.isdir(directory):
         parser.error(f"{directory} is not a directory")
 
+    if options.reload and (options.fd is not None or (options.bind or "").startswith("unix:")):
+        parser.error("--reload needs a TCP port; restart a unix or --fd server with SIGHUP")
     if options.reload:
         from ._reload import CHILD_ENV
 
@@ -302,11 +331,16 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             maxThreads=options.max_threads,
             workers=options.workers,
             tls=tls,
+            fd=options.fd,
+            socketMode=options.socket_mode,
         )
     except (OSError, ValueError) as exc:
         print(exc, file=sys.stderr)
         return 1
-    urls = "  ".join(_urls(options.bind, server.port, "https" if tls else "http"))
+    if server.port == 0:  # a unix socket (--bind unix:PATH, or one handed over)
+        urls = server.where()
+    else:
+        urls = "  ".join(_urls(options.bind, server.port, "https" if tls else "http"))
     print(f"picohttp serving {what} on {urls}  (Ctrl-C to stop)", flush=True)
     server.start()
     return 0

@@ -9,6 +9,7 @@ Also here: the per-second ``Date`` cache and the Common Log Format line.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 from ._errors import LocalProtocolError, RemoteProtocolError
@@ -27,6 +28,8 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
 log = logging.getLogger("picohttp")
 access_log = logging.getLogger("picohttp.access")
 
+
+_MAIN = threading.main_thread()
 
 _date_second = -1
 _date_text = ""
@@ -51,6 +54,10 @@ def run_handler(
     an unsendable response is logged once and becomes a plain 500, except a
     ``RemoteProtocolError`` (such as ``request.form`` raises for a malformed
     form): the client gets its status and reason, as for a bad request head.
+    A ``BaseException`` that is not an ``Exception`` (``SystemExit`` from
+    argparse, ``GeneratorExit``) is a 500 too, so it frees its connection and
+    never ends the server; only ``KeyboardInterrupt`` on the main thread (a
+    Ctrl-C with ``threads=False``) goes on up.
     """
     response = HttpResponse()
     try:
@@ -64,12 +71,27 @@ def run_handler(
             return _error(exc.status, exc.reason, request.method)
         log.exception("handler %s raised on %s %s", _name(handler), request.method, request.uri)
         return _error(500, "the request handler failed", request.method)
+    except BaseException as exc:
+        if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is _MAIN:
+            raise
+        _discard(response.data)
+        log.error(
+            "handler %s raised %s on %s %s",
+            _name(handler),
+            type(exc).__name__,
+            request.method,
+            request.uri,
+            exc_info=True,
+        )
+        return _error(500, "the request handler failed", request.method)
     try:
         result = serialize(response, request.method, http_date_now())
         if isinstance(result[1], StreamBody):
             result[1].prime()  # an iterator that fails at once is still a 500, not a cut 200
         return result
-    except Exception as exc:
+    except BaseException as exc:  # SystemExit from a generator's first piece too
+        if isinstance(exc, KeyboardInterrupt) and threading.current_thread() is _MAIN:
+            raise
         # A LocalProtocolError says what is wrong; anything else (a str with a lone
         # surrogate, headers that are not a dict, ...) is logged with its traceback.
         if isinstance(exc, LocalProtocolError):
@@ -90,9 +112,29 @@ def run_handler(
 
 def _error(status: int, reason: str, method: str) -> Tuple[bytes, Body, int, Optional[int]]:
     message = error_head(status, reason, http_date_now())
-    if method == "HEAD":  # the head of the would-be answer, never content (RFC 9110 9.3.2)
-        message = message[: message.index(b"\r\n\r\n") + 4]
-    return message, b"", status, None
+    end = message.index(b"\r\n\r\n") + 4
+    # Head and body apart, as for any answer, so the access log sees the body's
+    # size; a HEAD gets the head of the would-be answer, never content (RFC 9110 9.3.2).
+    body = b"" if method == "HEAD" else message[end:]
+    return message[:end], body, status, len(message) - end
+
+
+def body_size(body: Body) -> Optional[int]:
+    """The body bytes an answer sends, for the access log: 0 for ``HEAD``'s empty body.
+
+    ``None`` (logged as ``-``) for a stream, whose length is not known when
+    it starts, and for a file whose size could not be told.
+    """
+    if type(body) is bytes:
+        return len(body)
+    if type(body) is FileBody:
+        return body.length
+    return None
+
+
+def answer_body_size(answer: bytes) -> int:
+    """The body bytes of a complete answer (head and body in one, as ``error_head`` makes)."""
+    return len(answer) - answer.index(b"\r\n\r\n") - 4
 
 
 def _discard(data: Any) -> None:
@@ -142,7 +184,8 @@ def log_access(
 ) -> None:
     """One Common Log Format line on ``picohttp.access`` (INFO), if anyone listens.
 
-    ``request`` is ``None`` for a request the parser refused.
+    ``request`` is ``None`` for a request the parser refused.  ``size`` is the
+    body bytes sent (``body_size``), ``None`` when not known (logged ``-``).
     """
     if access_log.isEnabledFor(logging.INFO):
         host = escape_for_log(str(client[0])) if client else "-"

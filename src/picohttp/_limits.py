@@ -1,9 +1,10 @@
 """The bounds every request is held to, in one place.
 
-Each field is also an ``HttpServer`` keyword (the camelCase name beside it), so
-a limit is raised where the server is made and the error a client gets names
-that keyword.  The defaults follow design.md section 2 and, where they agree,
-nginx and waitress (8 KiB request line, 64 KiB of head, 100 fields).
+Each field but ``spool_threshold`` is also an ``HttpServer`` keyword (the
+camelCase name beside it), so a limit is raised where the server is made and
+the error a client gets names that keyword.  The defaults follow design.md
+section 2 and, where they agree, nginx and waitress (8 KiB request line, 64 KiB
+of head, 100 fields, 64 KiB of a body in memory).
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ KIB = 1024
 MIB = 1024 * KIB
 
 _INTS = ("max_request_line", "max_header_bytes", "max_headers", "max_body", "spool_threshold")
-_SECONDS = ("head_timeout", "read_timeout", "write_timeout")
+_SECONDS = ("head_timeout", "read_timeout", "write_timeout", "min_body_rate")
+_FIELDS = (*_INTS[:4], *_SECONDS[:3], "spool_threshold", "min_body_rate")  # __init__'s order
 
 
 class Limits:
@@ -37,8 +39,15 @@ class Limits:
     read_timeout: float = 10.0
     #: ``writeTimeout``: seconds the client may take to accept more of the response.
     write_timeout: float = 30.0
-    #: Bodies larger than this go to a temporary file as they arrive.
-    spool_threshold: int = 1 * MIB
+    #: Most bytes of one body held in memory; a larger body goes to a temporary
+    #: file as it arrives (nginx's ``client_body_buffer_size``).  Not an
+    #: ``HttpServer`` keyword: it bounds the memory of every connection.
+    spool_threshold: int = 64 * KIB
+    #: ``minBodyRate``: the whole body must be in within ``headTimeout`` of the end of
+    #: the head, plus one second for each ``minBodyRate`` bytes received (else 408),
+    #: so a trickle cannot hold a connection for long; Apache's
+    #: ``RequestReadTimeout body=...,MinRate=500``.
+    min_body_rate: float = 500
 
     def __init__(
         self,
@@ -50,22 +59,23 @@ class Limits:
         read_timeout: float = read_timeout,
         write_timeout: float = write_timeout,
         spool_threshold: int = spool_threshold,
+        min_body_rate: float = min_body_rate,
     ) -> None:
         values = dict(locals())
         del values["self"]
         for name in _INTS:
             value = values[name]
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{KEYWORDS[name]} must be a positive int, not {value!r}")
+                raise ValueError(f"{_knob(name)} must be a positive int, not {value!r}")
         for name in _SECONDS:
             value = values[name]
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{KEYWORDS[name]} must be a positive number, not {value!r}")
+                raise ValueError(f"{_knob(name)} must be a positive number, not {value!r}")
         for name, value in values.items():
             object.__setattr__(self, name, value)
 
     def _fields(self) -> tuple[object, ...]:
-        return tuple(getattr(self, name) for name in KEYWORDS)
+        return tuple(getattr(self, name) for name in _FIELDS)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Limits is immutable: make a new one with {name}={value!r}")
@@ -77,12 +87,13 @@ class Limits:
         return hash(self._fields())
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in KEYWORDS)
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in _FIELDS)
         return f"Limits({fields})"
 
 
 #: The public ``HttpServer`` keyword of each limit, for messages that tell a
-#: user which knob to turn.
+#: user which knob to turn.  ``spool_threshold`` has none (see its comment):
+#: a message about it names the ``Limits`` parameter instead.
 KEYWORDS = {
     "max_request_line": "maxRequestLine",
     "max_header_bytes": "maxHeaderBytes",
@@ -91,7 +102,14 @@ KEYWORDS = {
     "head_timeout": "headTimeout",
     "read_timeout": "readTimeout",
     "write_timeout": "writeTimeout",
-    "spool_threshold": "spoolThreshold",
+    "min_body_rate": "minBodyRate",
 }
+
+
+def _knob(name: str) -> str:
+    """What a user sets to change the limit ``name``: its keyword, else ``Limits``' parameter."""
+    keyword = KEYWORDS.get(name)
+    return keyword if keyword is not None else f"Limits({name}=...)"
+
 
 DEFAULT_LIMITS = Limits()

@@ -18,6 +18,13 @@ The loop also
   connection at most once and re-pushing lazily when its deadline moved;
 - caps open connections: at the cap the listening socket leaves the selector
   and new clients wait in the kernel's backlog until one closes;
+- pauses accepting the same way when the process is out of descriptors
+  (EMFILE/ENFILE): until a connection closes, or ``ACCEPT_RETRY`` seconds
+  pass (the descriptors may be the application's), one log line per pause;
+- never dies of one connection: a fault of the machine while a body is
+  stored (a full disk, no descriptor for the spool) is answered 507 or 503,
+  and anything unexpected while handling one connection's event closes that
+  connection with one logged traceback;
 - is woken by other threads through a socket pair (``call_soon``), never by
   polling.
 """
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import _socket
 import collections
+import errno
 import heapq
 import itertools
 import logging
@@ -34,7 +42,7 @@ import socket
 import time
 
 from ._errors import RemoteProtocolError
-from ._exchange import http_date_now, log_access
+from ._exchange import answer_body_size, http_date_now, log_access
 from ._limits import Limits
 from ._message import HttpRequest
 from ._parser import RequestParser, TlsHandshakeError, parse_request
@@ -59,6 +67,13 @@ LINGER_TIMEOUT = 2.0
 #: Connections accepted per wake-up before reads and writes get their turn.
 ACCEPT_BATCH = 64
 RECV_SIZE = 64 * 1024
+#: Seconds between tries of accept() while the process is out of descriptors and
+#: no connection of ours closes to free one (they are the application's).
+ACCEPT_RETRY = 0.25
+#: accept() errors that mean "out of descriptors or kernel memory": accepting pauses.
+ACCEPT_STARVED = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM))
+#: Seconds a client is asked to wait (``Retry-After``) after a 503 for want of descriptors.
+RETRY_AFTER = 1
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 _ACCEPT = object()
@@ -69,6 +84,7 @@ class Connection:
     """One client connection and where it stands."""
 
     __slots__ = (
+        "body_floor",
         "client",
         "continued",
         "deadline",
@@ -92,6 +108,9 @@ class Connection:
         self.writer: Optional[Writer] = None
         self.linger = False
         self.continued = False
+        # When the body must be complete if no byte of it came: the deadline of
+        # ``minBodyRate`` is this plus the bytes received over the rate.
+        self.body_floor: Optional[float] = None
 
 
 def client_address(address: Any) -> Tuple[str, int]:
@@ -104,6 +123,21 @@ def client_address(address: Any) -> Tuple[str, int]:
             host = host[7:]
         return host, address[1]
     return (str(address) or "-", 0)
+
+
+def fault_answer(exc: BaseException) -> Tuple[int, str, Optional[int]]:
+    """``(status, reason, retry_after)`` for a fault of the machine while a request is read.
+
+    A full disk (or quota) while the body is spooled is 507 Insufficient
+    Storage, which says exactly that; no descriptor or memory left is 503 with
+    ``Retry-After`` (the client may try again soon); anything else is 500.
+    """
+    number = getattr(exc, "errno", None)
+    if number in (errno.ENOSPC, errno.EDQUOT):
+        return 507, "no space left to store the request body", None
+    if number in ACCEPT_STARVED or isinstance(exc, MemoryError):
+        return 503, "the server is out of resources; try again shortly", RETRY_AFTER
+    return 500, "the request body could not be stored", None
 
 
 class Loop:
@@ -144,6 +178,15 @@ class Loop:
         #: The worker pool's ``check``, run when ``check_pool_soon`` asked (threads=True).
         self.pool_check: Optional[Callable[[float], bool]] = None
         self._pool_check_at: Optional[float] = None
+        self._tick: Optional[Callable[[], object]] = None
+        self._tick_every = 0.0
+        self._tick_at: Optional[float] = None
+        # Out of descriptors at accept: since when, how many accepts failed, the open
+        # count then (a close below it frees one), and when to try again regardless.
+        self._starved_since: Optional[float] = None
+        self._accept_failures = 0
+        self._starved_open = 0
+        self._retry_accept_at: Optional[float] = None
 
     # -- other threads ---------------------------------------------------------
 
@@ -167,6 +210,16 @@ class Loop:
         """Every worker is busy: see in ``STUCK_AFTER`` seconds whether more are needed."""
         if self._pool_check_at is None:
             self._pool_check_at = time.monotonic() + STUCK_AFTER
+
+    def every(self, seconds: float, function: Callable[[], object]) -> None:
+        """Run ``function`` on the loop thread every ``seconds`` (systemd's watchdog ping).
+
+        From the loop thread itself, so a loop that is stuck stops the calls.
+        Set before ``run()``.
+        """
+        self._tick = function
+        self._tick_every = seconds
+        self._tick_at = time.monotonic() + seconds
 
     def request_stop(self) -> None:
         """Begin a graceful stop; safe from any thread and from signal handlers."""
@@ -194,27 +247,47 @@ class Loop:
             if self._pool_check_at is not None:
                 remaining = max(0.0, self._pool_check_at - time.monotonic())
                 timeout = remaining if timeout is None else min(timeout, remaining)
+            if self._tick_at is not None:
+                remaining = max(0.0, self._tick_at - time.monotonic())
+                timeout = remaining if timeout is None else min(timeout, remaining)
+            retry_at = self._retry_accept_at
+            if retry_at is not None and self._may_wait_to_retry():
+                remaining = max(0.0, retry_at - time.monotonic())
+                timeout = remaining if timeout is None else min(timeout, remaining)
             events = select(timeout)
             now = time.monotonic()
             for key, _mask in events:
                 target = key.data
-                if target is _ACCEPT:
-                    self._accept(now)
-                elif target is _WAKE:
-                    self._run_calls()
-                else:
-                    self._on_event(target, now)
+                try:
+                    if target is _ACCEPT:
+                        self._accept(now)
+                    elif target is _WAKE:
+                        self._run_calls()
+                    else:
+                        self._on_event(target, now)
+                except Exception:  # one connection's fault: it ends, the loop goes on
+                    self._event_failed(target)
             released = self._released
             while released:
                 released.popleft()
                 self.open -= 1
-            if not self._accepting and not self._stopping and self.open < self._max_connections:
+            if (
+                not self._accepting
+                and not self._stopping
+                and self.open < self._max_connections
+                and (self._starved_since is None or self._may_retry_accept(now))
+            ):
                 self._resume_accepting()
+                if self._starved_since is not None:
+                    self._retry_accept(now)
             if heap and heap[0][0] <= now:
                 self._expire(now)
             check_at = self._pool_check_at
             if check_at is not None and now >= check_at and self.pool_check is not None:
-                self._pool_check_at = now + STUCK_AFTER if self.pool_check(now) else None
+                self._check_pool(now)
+            if self._tick_at is not None and now >= self._tick_at:
+                self._tick_at = now + self._tick_every
+                self._tick()  # type: ignore[misc]  # set together with _tick_at
             if self._stopping and (self.open <= 0 or now >= self._stop_deadline):
                 break
         self._close_all()
@@ -229,7 +302,30 @@ class Loop:
         calls = self._calls
         while calls:
             function, args = calls.popleft()
-            function(*args)
+            try:
+                function(*args)
+            except Exception:  # one hand-off failed: the others still run
+                log.exception("picohttp's loop failed to run %r", function)
+
+    def _check_pool(self, now: float) -> None:
+        try:
+            again = self.pool_check is not None and self.pool_check(now)
+        except Exception:  # no thread could start (memory): queued requests wait for the others
+            log.exception("picohttp could not start another handler thread")
+            again = True
+        self._pool_check_at = now + STUCK_AFTER if again else None
+
+    def _event_failed(self, target: Any) -> None:
+        """Something unexpected while handling ``target``'s event: log it once, close it."""
+        if isinstance(target, Connection):
+            log.exception("unexpected error on the connection from %s; closed", target.client[0])
+            try:
+                abort(target.sock)
+                self.close(target)
+            except Exception:
+                log.debug("closing the failed connection failed too", exc_info=True)
+        else:
+            log.exception("unexpected error in picohttp's loop; serving goes on")
 
     # -- accepting -------------------------------------------------------------
 
@@ -241,6 +337,64 @@ class Loop:
         if self._accepting:
             self._selector.unregister(self._listener)
             self._accepting = False
+
+    def accept_failed(self, exc: OSError, now: float) -> None:
+        """``accept()`` raised ``exc`` (not "would block"); shared by the plain and TLS loops.
+
+        Out of descriptors or kernel memory, accepting pauses: new clients wait
+        in the backlog until one of our connections closes, or ``ACCEPT_RETRY``
+        seconds pass (the descriptors may be held by the application, and then
+        no close of ours frees one).  Never a spin: one log line per pause and
+        one, with the count, when it ends (``accept_recovered``).
+        """
+        if exc.errno not in ACCEPT_STARVED:  # ECONNABORTED and the like: that client only
+            log.debug("accept failed (%s)", exc)
+            return
+        if self._starved_since is None:
+            self._starved_since = now
+            self._accept_failures = 0
+            log.warning(
+                "accept failed (%s); accepting pauses until a descriptor is freed "
+                "(%d connection(s) open)",
+                exc,
+                self.open,
+            )
+        self._accept_failures += 1
+        self._starved_open = self.open
+        self._retry_accept_at = now + ACCEPT_RETRY
+        self._pause_accepting()
+
+    def accept_recovered(self, now: float) -> None:
+        """The backlog is drained with no accept failing: a pause for descriptors is over."""
+        since = self._starved_since
+        if since is not None:
+            self._starved_since = None
+            self._retry_accept_at = None
+            log.warning(
+                "accepting again after %.1f s out of descriptors (%d accept(s) failed)",
+                now - since,
+                self._accept_failures,
+            )
+
+    def _retry_accept(self, now: float) -> None:
+        """Try at once: the pause ends only on an accept that finds the backlog empty.
+
+        (The selector would not say so: with no client waiting, the listener is
+        never readable, and accept() at EMFILE fails even then.)
+        """
+        try:
+            self._accept(now)
+        except Exception:
+            self._event_failed(_ACCEPT)
+
+    def _may_wait_to_retry(self) -> bool:
+        """Paused for descriptors, and nothing else keeps accepting paused (the cap, a stop)."""
+        return not self._accepting and not self._stopping and self.open < self._max_connections
+
+    def _may_retry_accept(self, now: float) -> bool:
+        """Paused for descriptors: has one of ours closed since, or is it time to try anyway?"""
+        retry_at = self._retry_accept_at
+        return self.open < self._starved_open or (retry_at is not None and now >= retry_at)
 
     def _accept(self, now: float) -> None:
         accept = self._accept_fd
@@ -255,12 +409,14 @@ class Loop:
             try:
                 fd, address = accept()
             except WOULD_BLOCK:
+                if self._starved_since is not None:
+                    self.accept_recovered(now)
                 return
             except OSError as exc:  # EMFILE, ENFILE, ENOBUFS: out of descriptors or memory
-                log.warning("accept failed (%s); pausing until a connection closes", exc)
-                if self.open > 0:
-                    self._pause_accepting()
-                return
+                self.accept_failed(exc, now)
+                if not self._accepting:
+                    return
+                continue
             self.open += 1
             sock = make_socket(family, _socket.SOCK_STREAM, 0, fd)
             if not DONTWAIT:
@@ -279,6 +435,11 @@ class Loop:
                 self._reject(conn, error, now)
                 continue
             except OSError:
+                sock.close()
+                self.open -= 1
+                continue
+            except Exception:  # MemoryError, a bug: this connection only (the try costs nothing)
+                log.exception("unexpected error on the connection from %s; closed", client[0])
                 sock.close()
                 self.open -= 1
                 continue
@@ -326,9 +487,22 @@ class Loop:
         except RemoteProtocolError as error:
             self._reject(conn, error, now)
             return
+        except (OSError, MemoryError) as exc:  # storing the body: full disk, no descriptor
+            self._store_failed(conn, exc, now)
+            return
         if request is None:
             if parser.head_done:
-                conn.deadline = now + self.limits.read_timeout
+                limits = self.limits
+                deadline = now + limits.read_timeout
+                # minBodyRate: the body gets headTimeout from the end of the head, and one
+                # second more per minBodyRate bytes that came, so a trickle cannot hold a
+                # slot for long while any real upload, however slow its link, goes on.
+                floor = conn.body_floor
+                if floor is None:
+                    floor = now + limits.head_timeout - parser.received / limits.min_body_rate
+                    conn.body_floor = floor
+                body_deadline = floor + parser.received / limits.min_body_rate
+                conn.deadline = body_deadline if body_deadline < deadline else deadline
                 if parser.expect_continue and not conn.continued:
                     conn.continued = True
                     try:  # noqa: SIM105 - see call_soon
@@ -340,6 +514,17 @@ class Loop:
         self._unwatch(conn)
         conn.phase = HANDLING  # the loop lets go of this Connection; the socket goes on
         self._dispatch(conn.sock, conn.client, request, parser.leftover)
+
+    def _store_failed(self, conn: Connection, exc: BaseException, now: float) -> None:
+        """The machine failed us while a body was stored: answer 507, 503 or 500, once logged."""
+        if conn.parser is not None:
+            conn.parser.discard()
+        status, reason, retry_after = fault_answer(exc)
+        log.warning("%s: request body not stored (%s); answered %d", conn.client[0], exc, status)
+        conn.linger = True  # the rest of the body may still be coming
+        head = error_head(status, reason, http_date_now(), retry_after=retry_after)
+        log_access(conn.client, None, status, answer_body_size(head))
+        self.start_writing(conn, Writer(head, b""))
 
     def _reject(self, conn: Connection, error: RemoteProtocolError, now: float) -> None:
         """Answer a protocol error ourselves; the handler never sees the request."""
@@ -355,11 +540,10 @@ class Loop:
             self.finish(conn)
             return
         log.debug("%s: %d %s", conn.client[0], error.status, error.reason)
-        log_access(conn.client, None, error.status, None)
+        answer = error_head(error.status, error.reason, http_date_now())
+        log_access(conn.client, None, error.status, answer_body_size(answer))
         conn.linger = True  # the client may still be sending what we refused
-        self.start_writing(
-            conn, Writer(error_head(error.status, error.reason, http_date_now()), b"")
-        )
+        self.start_writing(conn, Writer(answer, b""))
 
     # -- writing ---------------------------------------------------------------
 
@@ -489,9 +673,17 @@ class Loop:
             self._time_out(conn, now)
 
     def _time_out(self, conn: Connection, now: float) -> None:
-        if conn.phase == READING and conn.parser is not None and conn.parser.received:
-            what = "request body" if conn.parser.head_done else "request head"
-            self._reject(conn, RemoteProtocolError(408, f"timed out waiting for the {what}"), now)
+        parser = conn.parser
+        if conn.phase == READING and parser is not None and parser.received:
+            rate = self.limits.min_body_rate
+            floor = conn.body_floor
+            if floor is not None and floor + parser.received / rate <= now:
+                reason = f"the request body came slower than {rate} bytes/s (minBodyRate)"
+                log.info("%s: %s; answered 408", conn.client[0], reason)
+            else:
+                what = "request body" if parser.head_done else "request head"
+                reason = f"timed out waiting for the {what}"
+            self._reject(conn, RemoteProtocolError(408, reason), now)
         else:
             log.debug("%s: timed out (phase %d), closing", conn.client[0], conn.phase)
             self.close(conn)

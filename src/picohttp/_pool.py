@@ -103,7 +103,12 @@ class WorkerPool:
             target=self._run, args=(index,), name=f"picohttp-worker-{index + 1}", daemon=True
         )
         self._threads.append(thread)
-        thread.start()
+        try:
+            thread.start()
+        except BaseException:  # no thread (memory, a limit): as if never tried
+            self._threads.pop()
+            self._busy_since.pop()
+            raise
 
     def _run(self, index: int) -> None:
         get = self._queue.get

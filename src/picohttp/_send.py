@@ -172,7 +172,14 @@ class StreamWriter(Writer):
 
     def write(self, sock: Any) -> bool:
         while super().write(sock):  # everything pulled so far is out: pull the next piece
-            piece = next(self._pieces, None)
+            try:
+                piece = next(self._pieces, None)
+            except Exception:
+                raise
+            except BaseException as exc:  # SystemExit, GeneratorExit: the handler's, not ours
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                raise RuntimeError(f"the stream raised {type(exc).__name__}") from exc
             if piece is None:
                 self.close()
                 return True

@@ -373,13 +373,18 @@ def _close_body(body: Body) -> None:
         body.close()
 
 
-def error_head(status: int, reason: str, date: str) -> bytes:
-    """A complete short plain-text response for a protocol error or a 500."""
+def error_head(status: int, reason: str, date: str, retry_after: Optional[int] = None) -> bytes:
+    """A complete short plain-text response for a protocol error or a 500.
+
+    ``retry_after``: seconds for a ``Retry-After`` field (a 503 for want of resources).
+    """
     message = f"{status} {REASONS.get(status, '')}: {reason}\n".encode("utf-8", "replace")
+    retry = "" if retry_after is None else f"Retry-After: {retry_after}\r\n"
     return (
         f"HTTP/1.0 {status} {REASONS.get(status, '')}\r\n"
         f"Content-Type: text/plain; charset=utf-8\r\n"
         f"Content-Length: {len(message)}\r\n"
         f"Date: {date}\r\n"
+        f"{retry}"
         f"Connection: close\r\n\r\n"
     ).encode("latin-1") + message

@@ -11,6 +11,7 @@ still reads every other client's head without blocking).
 from __future__ import annotations
 
 import errno
+import functools
 import logging
 import os
 import signal
@@ -19,7 +20,14 @@ import threading
 import time
 from logging import INFO
 
-from ._exchange import access_log, log_access, run_handler
+from ._exchange import (
+    access_log,
+    answer_body_size,
+    body_size,
+    http_date_now,
+    log_access,
+    run_handler,
+)
 from ._forwarded import apply_forwarded, proxy_hops
 from ._limits import Limits
 from ._loop import Loop
@@ -35,15 +43,25 @@ from ._send import (
     read_small_file,
     send_stream,
 )
-from ._serializer import FileBody, StreamBody
+from ._serializer import FileBody, StreamBody, error_head
 from ._static import staticResource
+from ._systemd import (
+    Notifier,
+    adopt_listener,
+    describe,
+    has_terminal,
+    listen_fds,
+    watchdog_interval,
+)
+from ._unix import DEFAULT_MODE, bind_unix, file_identity, remove_socket_file, unix_path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
     import ssl
-    from typing import Any, Callable, Optional, Sequence, Tuple, Union
+    from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
     from ._exchange import Handler
+    from ._restart import Successor
     from ._workers import Supervisor
 
 log = logging.getLogger("picohttp")
@@ -65,11 +83,18 @@ def _default_max_connections() -> int:
     return max(16, min(10000, soft - 64 - soft // 8))
 
 
-def bind_socket(host: Optional[str], port: int, reuse_port: bool = False) -> socket.socket:
+def bind_socket(
+    host: Optional[str], port: int, reuse_port: bool = False, socket_mode: int = DEFAULT_MODE
+) -> socket.socket:
     """A listening TCP socket on ``host``:``port``; dual-stack when ``host`` is None or "::".
 
+    ``host="unix:PATH"``: a unix domain socket at PATH with permissions
+    ``socket_mode`` instead (``port`` and ``reuse_port`` do not apply).
     ``OSError`` is re-raised with a message that says what to do about it.
     """
+    path = unix_path(host)
+    if path is not None:
+        return bind_unix(path, socket_mode)
     try:
         if host in (None, "", "::") and socket.has_dualstack_ipv6():
             sock = socket.create_server(
@@ -101,12 +126,16 @@ def bind_socket(host: Optional[str], port: int, reuse_port: bool = False) -> soc
         message = f"picohttp cannot listen on {where}: {exc.strerror or exc}{hint}"
         raise type(exc)(exc.errno, message) from None
     sock.setblocking(False)
-    if hasattr(socket, "TCP_DEFER_ACCEPT"):
+    _defer_accept(sock)
+    return sock
+
+
+def _defer_accept(sock: socket.socket) -> None:
+    if hasattr(socket, "TCP_DEFER_ACCEPT") and sock.family != socket.AF_UNIX:
         # Linux: wake the server for a connection only once its first bytes
         # have arrived (nginx's "deferred"), so the first read after accept
         # finds the request and the connection never enters the selector.
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, 1)
-    return sock
 
 
 class HttpServer:
@@ -124,16 +153,37 @@ class HttpServer:
     ``stopTimeout`` (seconds ``stop()`` lets in-flight requests finish, 5.0),
     and the request limits ``maxRequestLine``, ``maxHeaderBytes``,
     ``maxHeaders``, ``maxBody``, ``headTimeout``, ``readTimeout``,
-    ``writeTimeout`` (see the README's "Limits and hostile input"),
+    ``writeTimeout``, ``minBodyRate`` (500: a request body must be in
+    within ``headTimeout`` of its head plus a second per ``minBodyRate``
+    bytes received, else 408) (see the README's "Limits and hostile input"),
     ``trustProxy`` (behind a reverse proxy: ``True``, or the number of proxies
     in front, makes ``request.client`` and ``request.scheme`` those reported
     in ``X-Forwarded-For`` / ``X-Forwarded-Proto``; never by default),
     ``workers`` (processes sharing the port, Linux; handler state is then per
-    process) and ``tls`` (an ``ssl.SSLContext``: serve HTTPS).
+    process), ``tls`` (an ``ssl.SSLContext``: serve HTTPS), ``fd`` (serve
+    the listening socket already open as this descriptor instead of binding)
+    and ``socketMode`` (permissions of a ``host="unix:PATH"`` socket file,
+    0o660).
+
+    ``host="unix:/run/app/app.sock"`` listens on a unix domain socket: a
+    stale socket file there is replaced, a live one or any other file is an
+    ``OSError``; the file is removed at stop; ``request.client`` is
+    ``("unix:/run/app/app.sock", 0)`` (or the proxy's client with
+    ``trustProxy``).
+
+    Under a service manager: started with ``LISTEN_FDS``/``LISTEN_PID``
+    (systemd socket activation) the server serves the socket it was handed,
+    whatever ``port`` and ``host`` say; with ``NOTIFY_SOCKET`` it sends
+    ``READY=1`` once serving, ``STOPPING=1`` at stop and ``WATCHDOG=1`` every
+    half ``WATCHDOG_USEC``.  A blocking server on the main thread of a
+    process without a terminal restarts on SIGHUP without closing its
+    socket: a fresh process (the same command) takes it over, and this one
+    stops once the new one serves (in a terminal, SIGHUP stops it).
 
     The socket is bound here, so a busy port or a privileged one raises
     ``OSError`` at once; ``port=0`` picks a free port and ``server.port``
-    tells which.  ``stop()`` ends serving; the server is a context manager.
+    tells which (0 for a unix socket).  ``stop()`` ends serving; the server
+    is a context manager.
     """
 
     def __init__(
@@ -156,9 +206,12 @@ class HttpServer:
         headTimeout: float = Limits.head_timeout,
         readTimeout: float = Limits.read_timeout,
         writeTimeout: float = Limits.write_timeout,
+        minBodyRate: float = Limits.min_body_rate,
         trustProxy: Union[bool, int] = False,
         workers: int = 1,
         tls: Optional[ssl.SSLContext] = None,
+        fd: Optional[int] = None,
+        socketMode: int = DEFAULT_MODE,
     ) -> None:
         if not callable(handler):
             raise TypeError(f"handler must be callable, not {handler!r}")
@@ -168,6 +221,12 @@ class HttpServer:
             raise ValueError(f"maxThreads must be a positive int, not {maxThreads!r}")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive int, not {workers!r}")
+        if fd is not None and (isinstance(fd, bool) or not isinstance(fd, int) or fd < 0):
+            raise ValueError(f"fd must be a descriptor number (an int >= 0), not {fd!r}")
+        if isinstance(socketMode, bool) or not isinstance(socketMode, int):
+            raise ValueError(f"socketMode must be an int such as 0o660, not {socketMode!r}")
+        if not 0 <= socketMode <= 0o777:
+            raise ValueError(f"socketMode must be from 0o000 to 0o777, not {oct(socketMode)}")
         self.handler = handler
         self.args: Tuple[Any, ...] = tuple(args)
         self.threads = threads
@@ -181,6 +240,7 @@ class HttpServer:
             head_timeout=headTimeout,
             read_timeout=readTimeout,
             write_timeout=writeTimeout,
+            min_body_rate=minBodyRate,
         )
         if maxConnections is not None and maxConnections < 1:
             raise ValueError(f"maxConnections must be a positive int, not {maxConnections!r}")
@@ -191,33 +251,113 @@ class HttpServer:
         self._trust_hops = proxy_hops(trustProxy)  # fixed at construction, like _threaded
         self._max_threads = maxThreads
         self.tls = tls
-        # Fixed at construction: the hot path pays one attribute check for both.
-        self._before_handler: Optional[Callable[[HttpRequest], Tuple[str, int]]] = (
-            self._prepare_request if tls is not None or self._trust_hops else None
-        )
         self._zero_copy = tls is None  # os.sendfile would bypass TLS
         self._make_loop: Callable[..., Loop] = Loop
-        if tls is not None:  # ssl is imported only for a TLS server
+        if tls is not None:  # ssl is imported only for a TLS server; checked before binding
             from ._tls import tls_loop
 
             self._make_loop = tls_loop(tls)
+        self._notifier = Notifier.from_environment()
+        self._successor: Optional[Successor] = None
+        self._handed_over = False  # a successor serves the socket now: no STOPPING=1, no unlink
+        self._unix_path: Optional[str] = None  # listening on a unix socket at this path
+        self._unix_identity: Optional[Tuple[int, int]] = None  # its file, when ours to remove
+        self._ready_fd: Optional[int] = None  # started by a SIGHUP restart: tell the old process
+        sockets = self._open_listeners(host, port, fd, socketMode, workers)
+        unix = self._unix_path
+        self._unix_client: Optional[Tuple[str, int]] = None if unix is None else ("unix:" + unix, 0)
+        # Fixed at construction: the hot path pays one attribute check for all three.
+        self._before_handler: Optional[Callable[[HttpRequest], Tuple[str, int]]] = (
+            self._prepare_request
+            if tls is not None or self._trust_hops or self._unix_client is not None
+            else None
+        )
         self._supervisor: Optional[Supervisor] = None
         if workers != 1:
-            from ._workers import Supervisor, bind_group, check_platform
+            from ._workers import Supervisor
 
-            self.workers = check_platform(workers)
-            self._supervisor = Supervisor(self, bind_group(bind_socket, host, port, workers))
+            self._supervisor = Supervisor(self, sockets)
+            self._supervisor.notifier = self._notifier
+            self._supervisor.watchdog = watchdog_interval() if self._notifier else None
             self.port: int = self._supervisor.port
         else:
             self.workers = 1
-            self._listen(bind_socket(host, port))
-            self.port = self._socket.getsockname()[1]
+            self._listen(sockets[0])
+            name = self._socket.getsockname()
+            self.port = name[1] if isinstance(name, tuple) else 0
+            interval = watchdog_interval()
+            notifier = self._notifier
+            if interval is not None and notifier is not None:
+                self._loop.every(interval, functools.partial(notifier.send, "WATCHDOG=1"))
         self._started = False
         self._stop_requested = False
         self._stopped = threading.Event()
         self._thread: Optional[threading.Thread] = None
         if start:
             self.start()
+
+    def _open_listeners(
+        self, host: Optional[str], port: int, fd: Optional[int], mode: int, workers: int
+    ) -> List[socket.socket]:
+        """The listening sockets: handed over (``fd``, socket activation) or bound here.
+
+        One per worker: ``SO_REUSEPORT`` sockets on a TCP port; a unix socket
+        or a socket that was handed over is shared by every worker.
+        """
+        if workers != 1:
+            from ._workers import check_platform
+
+            self.workers = check_platform(workers)
+        fds = [fd] if fd is not None else listen_fds()
+        if fds:
+            sockets = [adopt_listener(number) for number in fds]
+            for sock in sockets:
+                _defer_accept(sock)
+            if workers == 1 and len(sockets) > 1:
+                # Closed, not kept: a socket of a SO_REUSEPORT group that nobody accepts on
+                # would hold the connections the kernel gives it.
+                log.warning(
+                    "picohttp serves only the first of the %d sockets handed to it; closing %s",
+                    len(sockets),
+                    ", ".join(describe(sock) for sock in sockets[1:]),
+                )
+                for sock in sockets[1:]:
+                    sock.close()
+                del sockets[1:]
+            log.info(
+                "picohttp serving the socket it was handed (descriptor %d: %s)",
+                fds[0],
+                describe(sockets[0]),
+            )
+            name = sockets[0].getsockname()
+            from ._restart import owns_socket_file, take_ready_fd
+
+            self._ready_fd = take_ready_fd()
+            owned = owns_socket_file()
+            if isinstance(name, str) and name:
+                self._unix_path = name
+                if owned:  # a predecessor made it: remove it at stop
+                    self._unix_identity = file_identity(name)
+            return [sockets[i % len(sockets)] for i in range(workers)]
+        path = unix_path(host)
+        if path is not None:
+            sock = bind_unix(path, mode)
+            self._unix_path = path
+            self._unix_identity = file_identity(path)
+            return [sock] * workers
+        if workers == 1:
+            return [bind_socket(host, port)]
+        from ._workers import bind_group
+
+        return bind_group(bind_socket, host, port, workers)
+
+    def where(self) -> str:
+        """Where this server listens: ``"port 8080"``, or ``"unix:/run/app/app.sock"``."""
+        return f"unix:{self._unix_path}" if self._unix_path is not None else f"port {self.port}"
+
+    def _remove_socket_file(self) -> None:
+        if self._unix_path is not None and not self._handed_over:
+            remove_socket_file(self._unix_path, self._unix_identity)
 
     def _listen(self, sock: socket.socket) -> None:
         """Serve ``sock`` in this process: its selector loop, and its thread pool."""
@@ -228,7 +368,7 @@ class HttpServer:
         self._loop = self._make_loop(
             sock,
             self.limits,
-            self._dispatch_to_pool if self._threaded else self._respond,
+            self._dispatch_to_pool if self._threaded else self._respond_in_order,
             self.maxConnections,
             self.stopTimeout,
         )
@@ -241,6 +381,11 @@ class HttpServer:
         Runs in the forked worker process, on this copy of the server.
         """
         self._supervisor = None
+        self._unix_identity = None  # the parent removes the socket file, not a worker
+        self._notifier = None  # the parent speaks to the service manager
+        if self._ready_fd is not None:  # the parent says when the workers serve
+            os.close(self._ready_fd)
+            self._ready_fd = None
         self._listen(sock)
         self.block = True
         log.debug("picohttp worker %d serving (pid %d)", number, os.getpid())
@@ -255,7 +400,7 @@ class HttpServer:
         if self._stop_requested:
             raise RuntimeError("this HttpServer was stopped; make a new one")
         self._started = True
-        log.info("picohttp serving on port %d (threads=%s)", self.port, self.threads)
+        log.info("picohttp serving on %s (threads=%s)", self.where(), self.threads)
         if self._supervisor is not None:
             self._start_workers()
         elif self.block:
@@ -263,6 +408,27 @@ class HttpServer:
         else:
             self._thread = threading.Thread(target=self._serve, name="picohttp-loop", daemon=True)
             self._thread.start()
+            self._announce_ready()
+
+    def _announce_ready(self) -> None:
+        """Tell systemd (``READY=1``), and a predecessor handing over at SIGHUP, that we serve."""
+        ready_fd, self._ready_fd = self._ready_fd, None
+        if self._notifier is not None:
+            # A successor is not systemd's main process yet: it says it is (NotifyAccess=all).
+            pid = f"MAINPID={os.getpid()}\n" if ready_fd is not None else ""
+            self._notifier.send(f"{pid}READY=1")
+        if ready_fd is not None:
+            from ._restart import announce_ready
+
+            announce_ready(ready_fd)
+
+    def owns_socket_file(self) -> bool:
+        """Whether this server removes its unix socket file at stop (it made it)."""
+        return self._unix_identity is not None
+
+    def _announce_stopping(self) -> None:
+        if self._notifier is not None and not self._handed_over:
+            self._notifier.send("STOPPING=1")
 
     def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (``stopTimeout``), close.
@@ -280,9 +446,11 @@ class HttpServer:
             return
         if not self._started:
             self._socket.close()
+            self._remove_socket_file()
             self._loop._close_all()  # its selector and wake-up sockets are open already
             self._stopped.set()
             return
+        self._announce_stopping()
         self._loop.request_stop()
         if not self._in_server_thread():
             self._stopped.wait(self.stopTimeout + 5)
@@ -291,12 +459,15 @@ class HttpServer:
         supervisor = self._supervisor
         assert supervisor is not None
         on_main = threading.current_thread() is threading.main_thread()
+        supervisor.on_ready = self._announce_ready
         if self.block:
             try:
                 supervisor.run(on_signal=on_main)
             finally:
+                self._handed_over = supervisor.handed_over
+                self._remove_socket_file()
                 self._stopped.set()
-                log.info("picohttp on port %d stopped", self.port)
+                log.info("picohttp on %s stopped", self.where())
         else:
             forked = threading.Event()
 
@@ -306,8 +477,9 @@ class HttpServer:
                 except BaseException:
                     log.exception("picohttp's worker supervisor failed")
                 finally:
+                    self._remove_socket_file()
                     self._stopped.set()
-                    log.info("picohttp on port %d stopped", self.port)
+                    log.info("picohttp on %s stopped", self.where())
 
             self._thread = threading.Thread(target=supervise, name="picohttp-workers", daemon=True)
             self._thread.start()
@@ -318,6 +490,7 @@ class HttpServer:
         assert supervisor is not None
         if not self._started:
             supervisor.close()
+            self._remove_socket_file()
             self._stopped.set()
             return
         supervisor.request_stop()
@@ -371,6 +544,7 @@ class HttpServer:
             wake_fd = os.dup(self._loop._wake_writer.fileno())
             previous_wake_fd = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
         at_once = False
+        self._announce_ready()
         try:
             try:
                 self._loop.run()
@@ -393,6 +567,9 @@ class HttpServer:
         finally:
             for signum, previous in restore:
                 signal.signal(signum, previous)
+            successor = self._successor
+            if successor is not None and not self._handed_over:
+                self._abandon(successor)  # stopped while it was starting: it must not linger
 
     def _install_signal_handlers(self) -> list[Tuple[int, Any]]:
         if threading.current_thread() is not threading.main_thread():
@@ -405,8 +582,12 @@ class HttpServer:
                 raise KeyboardInterrupt
             interrupted.append(signum)
             log.info("signal %d: stopping", signum)
+            self._announce_stopping()
             self._stop_requested = True
             self._loop.request_stop()
+
+        def on_hangup(signum: int, frame: Any) -> None:
+            self._restart()
 
         for signum, default in (
             (signal.SIGINT, signal.default_int_handler),
@@ -414,7 +595,62 @@ class HttpServer:
         ):
             if signum is not None and signal.getsignal(signum) is default:
                 restore.append((signum, signal.signal(signum, on_signal)))
+        hangup = getattr(signal, "SIGHUP", None)
+        if hangup is not None and signal.getsignal(hangup) is signal.SIG_DFL:
+            # In a terminal SIGHUP says it closed: stop, rather than go on in the background.
+            handler = on_signal if has_terminal() else on_hangup
+            restore.append((hangup, signal.signal(hangup, handler)))
         return restore
+
+    def _restart(self) -> None:
+        """SIGHUP: hand the listening socket to a fresh process; stop once it serves."""
+        if self._successor is not None or self._stop_requested:
+            return  # a restart is under way already, or a stop
+        from ._restart import spawn
+
+        if self._notifier is not None:
+            self._notifier.send("RELOADING=1")
+        try:
+            successor = spawn([self._socket], owns_file=self.owns_socket_file())
+        except OSError as exc:
+            log.error("picohttp cannot restart (%s); this process keeps serving", exc)
+            if self._notifier is not None:
+                self._notifier.send("READY=1")  # the end of RELOADING=1: still this process
+            return
+        self._successor = successor
+        thread = threading.Thread(
+            target=self._await_successor, args=(successor,), name="picohttp-restart", daemon=True
+        )
+        thread.start()
+
+    def _await_successor(self, successor: Successor) -> None:
+        from ._restart import wait_ready
+
+        ready = wait_ready(successor)
+        if ready:
+            log.info("picohttp's new process %d serves; this one stops", successor.pid)
+            self._handed_over = True
+            self._stop_requested = True
+            self._loop.request_stop()
+            return
+        if ready is None:
+            log.error("picohttp's new process %d did not start serving; killed", successor.pid)
+            self._abandon(successor)
+        else:
+            log.error(
+                "picohttp's new process %d exited before serving; this one keeps serving",
+                successor.pid,
+            )
+        self._successor = None
+        if self._notifier is not None:
+            self._notifier.send("READY=1")  # the end of RELOADING=1: still this process
+
+    def _abandon(self, successor: Successor) -> None:
+        try:  # noqa: SIM105 - contextlib costs import time
+            os.kill(successor.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        successor.reap()
 
     def _loop_failed(self) -> None:
         try:
@@ -433,8 +669,9 @@ class HttpServer:
             if still:
                 log.warning("%d handler(s) still running after stop()", still)
         self._socket.close()
+        self._remove_socket_file()
         self._stopped.set()
-        log.info("picohttp on port %d stopped", self.port)
+        log.info("picohttp on %s stopped", self.where())
 
     # -- requests ------------------------------------------------------------
 
@@ -442,11 +679,51 @@ class HttpServer:
         self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
     ) -> None:
         assert self._pool is not None
-        if self._pool.submit((sock, client, request, leftover)):
+        try:
+            stuck = self._pool.submit((sock, client, request, leftover))
+        except Exception as exc:  # no thread could start (memory, a thread limit): 503, go on
+            log.error(
+                "no handler thread for %s %s (%s); answered 503", request.method, request.uri, exc
+            )
+            linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
+            spool = request._body
+            if spool is not None and type(spool) is not bytes:
+                request._release()
+            head = error_head(
+                503,
+                "no handler thread could start; try again shortly",
+                http_date_now(),
+                retry_after=1,
+            )
+            log_access(client, request, 503, answer_body_size(head))
+            self._loop.adopt(sock, client, Writer(head, b""), linger)
+            return
+        if stuck:
             self._loop.check_pool_soon()
 
     def _work(self, item: Tuple[Any, Tuple[str, int], HttpRequest, int]) -> None:
-        self._respond(*item)
+        try:
+            self._respond(*item)
+        except BaseException:  # run_handler answers the handler's own; this is ours
+            self._respond_failed(item[0], item[2])
+
+    def _respond_in_order(
+        self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
+    ) -> None:
+        """``_respond`` on the loop thread (threads=False); a failure ends this connection only."""
+        try:
+            self._respond(sock, client, request, leftover)
+        except KeyboardInterrupt:
+            raise  # the main thread's Ctrl-C: the server's own signal handling decides
+        except BaseException:
+            self._respond_failed(sock, request)
+
+    def _respond_failed(self, sock: Any, request: HttpRequest) -> None:
+        """Something failed past the handler before the response was handed on: free the slot."""
+        log.exception("responding to %s %s failed; connection closed", request.method, request.uri)
+        if sock.fileno() >= 0:  # not closed already on the way
+            abort(sock)
+            self._close(sock)
 
     def _respond(
         self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
@@ -461,13 +738,13 @@ class HttpServer:
         if self._before_handler is not None:  # HTTPS, or behind a trusted proxy
             client = self._before_handler(request)
         try:
-            head, body, status, length = run_handler(self.handler, self.args, request)
+            head, body, status, _ = run_handler(self.handler, self.args, request)
         finally:
             spool = request._body
             if spool is not None and type(spool) is not bytes:
                 request._release()  # a body spooled to a temporary file, and its uploads
         if access_log.isEnabledFor(INFO):
-            log_access(client, request, status, length)
+            log_access(client, request, status, body_size(body))
         writer: Optional[Writer] = None
         if type(body) is FileBody:
             small = read_small_file(body)
@@ -540,9 +817,14 @@ class HttpServer:
             loop.adopt(sock, client, writer, linger)
 
     def _prepare_request(self, request: HttpRequest) -> Tuple[str, int]:
-        """Before the handler: the scheme of a TLS server, a trusted proxy's view; the client."""
+        """Before the handler: the scheme of a TLS server, a unix peer, a trusted proxy's view.
+
+        Returns the client.
+        """
         if self.tls is not None:
             request._scheme = "https"
+        if self._unix_client is not None:  # the peer of a unix socket has no address
+            request.client = self._unix_client
         if self._trust_hops:  # may say otherwise: the proxy knows what the client used
             return apply_forwarded(request, self._trust_hops)
         return request.client  # type: ignore[return-value]  # the server always sets a client

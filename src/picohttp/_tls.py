@@ -153,12 +153,14 @@ class TlsLoop(Loop):
             try:
                 fd, address = accept()
             except WOULD_BLOCK:
+                if self._starved_since is not None:
+                    self.accept_recovered(now)
                 return
             except OSError as exc:  # EMFILE, ENFILE, ENOBUFS: out of descriptors or memory
-                log.warning("accept failed (%s); pausing until a connection closes", exc)
-                if self.open > 0:
-                    self._pause_accepting()
-                return
+                self.accept_failed(exc, now)  # the plain loop's pause, shared
+                if not self._accepting:
+                    return
+                continue
             self.open += 1
             raw = socket.socket(family, socket.SOCK_STREAM, 0, fd)
             try:

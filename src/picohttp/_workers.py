@@ -48,7 +48,9 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
     import socket
     from typing import Any, Callable, List, Optional, Tuple
 
+    from ._restart import Successor
     from ._server import HttpServer
+    from ._systemd import Notifier
 
 log = logging.getLogger("picohttp")
 
@@ -119,7 +121,17 @@ class Supervisor:
     def __init__(self, server: HttpServer, sockets: List[socket.socket]) -> None:
         self._server = server
         self._slots = [_Worker(index, sock) for index, sock in enumerate(sockets)]
-        self.port: int = sockets[0].getsockname()[1]
+        name = sockets[0].getsockname()
+        self.port: int = name[1] if isinstance(name, tuple) else 0  # 0: a unix socket
+        #: Tells systemd of the stop (``STOPPING=1``) and pings its watchdog.
+        self.notifier: Optional[Notifier] = None
+        #: Seconds between watchdog pings (None: no watchdog).
+        self.watchdog: Optional[float] = None
+        #: Called once the first workers are forked (``READY=1``).
+        self.on_ready: Optional[Callable[[], None]] = None
+        #: True once a successor started by SIGHUP serves the sockets.
+        self.handed_over = False
+        self._successor: Optional[Successor] = None
         self._wake_reader, self._wake_writer = os.pipe()
         os.set_blocking(self._wake_reader, False)
         os.set_blocking(self._wake_writer, False)
@@ -134,6 +146,8 @@ class Supervisor:
         """Begin stopping every worker; ``at_once``: kill them.  Safe from any thread."""
         if at_once:
             self._killing = True
+        if not self._stopping and not self.handed_over and self.notifier is not None:
+            self.notifier.send("STOPPING=1")
         self._stopping = True
         try:  # noqa: SIM105 - contextlib costs import time
             os.write(self._wake_writer, b"\0")
@@ -167,6 +181,7 @@ class Supervisor:
         restore = self._install_signal_handlers() if on_signal else []
         selector = self._selector = selectors.DefaultSelector()
         selector.register(self._wake_reader, selectors.EVENT_READ)
+        ping_at = time.monotonic()
         try:
             while not self._stopping:
                 now = time.monotonic()
@@ -175,7 +190,15 @@ class Supervisor:
                         self._spawn(slot)
                 if forked is not None:
                     forked.set()
+                if self.on_ready is not None:
+                    ready, self.on_ready = self.on_ready, None
+                    ready()
+                if self.watchdog is not None and self.notifier is not None and now >= ping_at:
+                    self.notifier.send("WATCHDOG=1")
+                    ping_at = now + self.watchdog
                 due = [s.restart_at for s in self._slots if not s.pid and s.restart_at is not None]
+                if self.watchdog is not None:
+                    due.append(ping_at)
                 timeout = max(0.0, min(due) - time.monotonic()) if due else None
                 self._wait(timeout)
         finally:
@@ -193,12 +216,27 @@ class Supervisor:
     def _wait(self, timeout: Optional[float]) -> None:
         """Sleep until a worker exits, a stop is asked for, or ``timeout``; reap exits."""
         assert self._selector is not None
-        self._selector.select(timeout)
+        events = self._selector.select(timeout)
         try:
             while os.read(self._wake_reader, 512):
                 pass
         except OSError:
             pass
+        successor = self._successor
+        if successor is not None and any(key.fd == successor.ready_reader for key, _ in events):
+            self._selector.unregister(successor.ready_reader)
+            self._successor = None
+            if successor.outcome():
+                log.info("picohttp's new process %d serves; this one stops", successor.pid)
+                self.handed_over = True
+                self._stopping = True
+            else:
+                log.error(
+                    "picohttp's new process %d exited before serving; this one keeps serving",
+                    successor.pid,
+                )
+                if self.notifier is not None:
+                    self.notifier.send("READY=1")
         for slot in self._slots:
             if slot.pid:
                 self._reap(slot, os.WNOHANG)
@@ -279,9 +317,41 @@ class Supervisor:
         self._selector.register(slot.sentinel, selectors.EVENT_READ)
         log.debug("picohttp worker %d started (pid %d)", slot.index + 1, pid)
 
+    def restart(self) -> None:
+        """SIGHUP: start a fresh process (the same command) on these sockets; stop once it serves.
+
+        On the supervising thread; the successor's readiness arrives in ``_wait``.
+        """
+        if self._successor is not None or self._stopping:
+            return
+        from ._restart import spawn
+
+        if self.notifier is not None:
+            self.notifier.send("RELOADING=1")
+        sockets: List[socket.socket] = []
+        for slot in self._slots:
+            if all(slot.sock is not sock for sock in sockets):
+                sockets.append(slot.sock)
+        try:
+            successor = spawn(sockets, owns_file=self._server.owns_socket_file())
+        except OSError as exc:
+            log.error("picohttp cannot restart (%s); this process keeps serving", exc)
+            if self.notifier is not None:
+                self.notifier.send("READY=1")  # the end of RELOADING=1: still this process
+            return
+        self._successor = successor
+        assert self._selector is not None
+        self._selector.register(successor.ready_reader, selectors.EVENT_READ)
+
     def _stop_all(self) -> None:
         """Close the parent's sockets, SIGTERM the workers, kill stragglers, reap all."""
         self._stopping = True
+        successor = self._successor
+        if successor is not None:  # stopped while a successor starts: it must not linger
+            self._successor = None
+            _signal(successor.pid, signal.SIGKILL)
+            successor.reap()
+            os.close(successor.ready_reader)
         for slot in self._slots:
             slot.restart_at = None
             slot.sock.close()  # each worker's close is then the last: new clients are refused
@@ -326,6 +396,16 @@ class Supervisor:
         ):
             if signal.getsignal(signum) is default:
                 restore.append((signum, signal.signal(signum, on_signal)))
+
+        def on_hangup(signum: int, frame: Any) -> None:
+            self.restart()
+
+        if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:
+            from ._systemd import has_terminal
+
+            # In a terminal SIGHUP says it closed: stop, rather than go on in the background.
+            handler = on_signal if has_terminal() else on_hangup
+            restore.append((signal.SIGHUP, signal.signal(signal.SIGHUP, handler)))
         return restore
 
     # -- in the worker ---------------------------------------------------------
@@ -339,13 +419,17 @@ class Supervisor:
             if threading.current_thread() is threading.main_thread():
                 signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a restart is the parent's business
             signal.signal(signal.SIGTERM, signal.SIG_DFL)  # the server installs its own
             signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             for other in self._slots:
                 if other is not slot:
-                    other.sock.close()  # else a sibling's socket outlives the parent's stop
+                    if other.sock is not slot.sock:  # a unix or handed-over socket is shared
+                        other.sock.close()  # else a sibling's socket outlives the parent's stop
                     if other.sentinel >= 0:
                         os.close(other.sentinel)
+            if self._successor is not None:
+                os.close(self._successor.ready_reader)
             if self._selector is not None:
                 self._selector.close()
             os.close(self._wake_reader)

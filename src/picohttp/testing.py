@@ -23,7 +23,7 @@ import collections.abc
 import json as _json
 
 from ._errors import RemoteProtocolError
-from ._exchange import http_date_now, log_access, run_handler
+from ._exchange import answer_body_size, body_size, http_date_now, log_access, run_handler
 from ._headers import Headers
 from ._limits import KEYWORDS, Limits
 from ._serializer import FileBody, StreamBody, error_head
@@ -216,15 +216,16 @@ class Client:
                 parser.eof()  # the client sent all it had: a half request is a 400
         except RemoteProtocolError as error:
             parser.discard()
-            log_access(self.client, None, error.status, None)  # as the server logs it
-            return TestResponse(error_head(error.status, error.reason, http_date_now()))
+            answer = error_head(error.status, error.reason, http_date_now())
+            log_access(self.client, None, error.status, answer_body_size(answer))  # as the server
+            return TestResponse(answer)
         if request is None:  # nothing at all was sent; a server would just close
             raise ValueError("no request in the bytes given")
         try:
-            head, body, status, length = run_handler(self.handler, self.args, request)
+            head, body, status, _ = run_handler(self.handler, self.args, request)
         finally:
             request._release()  # a spooled body and its uploads' temporary files
-        log_access(self.client, request, status, length)
+        log_access(self.client, request, status, body_size(body))
         return TestResponse(head + _read_body(body))
 
 

@@ -6,8 +6,9 @@
   ``X-Forwarded-For`` does not fool it;
 - ``deploy/nginx-tls.conf`` with a certificate made by ``openssl`` for the test;
 - the README's gunicorn command behind the same nginx;
-- ``deploy/picohttp.service``: ``systemd-analyze verify`` finds nothing to say,
-  and its ``ExecStart`` serves and stops on SIGTERM (systemd's stop) with exit 0.
+- the systemd units in ``deploy/``: ``systemd-analyze verify`` finds nothing to
+  say, and ``picohttp.service``'s ``ExecStart`` on ``picohttp.socket``'s socket
+  says READY=1, serves, and stops on SIGTERM (systemd's stop) with exit 0.
 
 The only changes made to the files are the ports (80, 443, 8080 become free
 ports), the paths (/home/pi/app, the certificate) and the host of
@@ -28,7 +29,7 @@ import ssl
 import subprocess
 import sys
 from pathlib import Path
-from typing import Dict, Iterator, Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 import pytest
 
@@ -36,14 +37,16 @@ import picohttp
 from support import (
     PYTHON,
     ROOT,
+    NotifyListener,
     child_server,
     free_port,
     gunicorn_options,
+    nginx,
     parse_http,
     python_env,
     read_all,
     serving,
-    wait_for_port,
+    substituted,
 )
 
 DEPLOY = ROOT / "deploy"
@@ -53,50 +56,6 @@ GUNICORN = (
     "python3 -m gunicorn --workers 2 --bind 127.0.0.1:8080 "
     "'picohttp.wsgi:application(\"app:handler\", trustProxy=True)'"
 )
-
-
-def nginx_binary() -> str:
-    found = shutil.which("nginx") or (
-        "/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None
-    )
-    if found is None:
-        pytest.skip("nginx is not installed (scripts/install-system-tools installs it as root)")
-    return found
-
-
-def substituted(text: str, replacements: Dict[str, str]) -> str:
-    for old, new in replacements.items():
-        assert old in text, f"{old!r} is no longer in the file: update the test with it"
-        text = text.replace(old, new)
-    return text
-
-
-@contextlib.contextmanager
-def nginx(site: str, directory: Path, port: int) -> Iterator[None]:
-    """A real nginx serving ``site`` (a server block), everything it writes in ``directory``."""
-    binary = nginx_binary()
-    directory.mkdir()
-    (directory / "site.conf").write_text(site)
-    temp_paths = "".join(
-        f"    {kind}_temp_path {directory / kind};\n"
-        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    (directory / "nginx.conf").write_text(
-        "daemon off;\n"
-        "worker_processes 1;\n"
-        f"pid {directory / 'nginx.pid'};\n"
-        f"error_log {directory / 'error.log'} warn;\n"
-        "events { worker_connections 64; }\n"
-        "http {\n"
-        f"    access_log {directory / 'access.log'};\n"
-        f"{temp_paths}"
-        f"    include {directory / 'site.conf'};\n"
-        "}\n"
-    )
-    argv = [binary, "-p", str(directory), "-c", str(directory / "nginx.conf")]
-    argv += ["-e", str(directory / "error.log")]
-    with child_server(argv, port, directory):
-        yield
 
 
 def app_process(directory: Path, port: int) -> contextlib.AbstractContextManager[subprocess.Popen]:  # type: ignore[type-arg]
@@ -235,60 +194,102 @@ def test_gunicorn_behind_nginx_runs_the_same_handler(tmp_path: Path) -> None:
             assert get(front, FORGED)[::2] == (200, b"Hello 127.0.0.2, over http\n")
 
 
-def test_the_readme_shows_the_gunicorn_command_the_tests_run() -> None:
-    readme = (ROOT / "README.md").read_text()
-    assert f"\n{GUNICORN}\n" in readme
+def test_the_docs_show_the_gunicorn_command_the_tests_run() -> None:
+    wsgi_page = (ROOT / "docs" / "guide" / "wsgi.md").read_text()
+    assert f"\n{GUNICORN}\n" in wsgi_page
 
 
-def unit() -> configparser.ConfigParser:
+def unit(name: str = "picohttp.service") -> configparser.ConfigParser:
     parser = configparser.ConfigParser(interpolation=None, strict=True)
     parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys keep their case
-    parser.read_string((DEPLOY / "picohttp.service").read_text())
+    parser.read_string((DEPLOY / name).read_text())
     return parser
 
 
-def test_the_systemd_unit_verifies(tmp_path: Path) -> None:
+UNITS = (
+    "picohttp.service",
+    "picohttp.socket",
+    "picohttp@.service",
+    "picohttp@.socket",
+    "site.service",
+    "site.socket",
+)
+
+
+def test_the_systemd_units_verify(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
+    assert sorted(UNITS) == sorted(p.name for p in DEPLOY.glob("*.s*") if p.suffix != ".py")
     # verify checks that ExecStart's program exists: give it the app's directory.
     home = tmp_path / "home-pi-app"
     (home / ".venv" / "bin").mkdir(parents=True)
     (home / ".venv" / "bin" / "python").symlink_to(sys.executable)
-    text = substituted((DEPLOY / "picohttp.service").read_text(), {"/home/pi/app": str(home)})
-    (tmp_path / "picohttp.service").write_text(text)
+    paths = []
+    for name in UNITS:
+        text = (DEPLOY / name).read_text().replace("/home/pi/app", str(home))
+        text = text.replace("/home/pi/site", str(home))
+        name = name.replace("@.", "@1.")  # an instance of a template: %i is 1
+        (tmp_path / name).write_text(text)
+        paths.append(str(tmp_path / name))
     result = subprocess.run(
-        [analyze, "verify", str(tmp_path / "picohttp.service")],
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [analyze, "verify", *paths], capture_output=True, text=True, timeout=60, cwd=tmp_path
     )
     # verify exits 0 even for lines it ignores; it must have nothing to say at all.
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
 def test_the_systemd_unit_starts_serves_and_stops(tmp_path: Path) -> None:
+    """picohttp.service's ExecStart on picohttp.socket's socket, under systemd's protocols.
+
+    Run by systemd-socket-activate (when installed) on ListenStream's address
+    (with a free port), with a NOTIFY_SOCKET: READY=1 comes from the process,
+    the app serves, SIGTERM (systemctl stop) gives STOPPING=1 and exit 0.
+    """
     service = unit()["Service"]
-    assert service["User"] == "pi" and service["Type"] == "simple"
+    assert service["User"] == "pi" and service["Type"] == "notify"
+    assert service["NotifyAccess"] == "all" and int(service["WatchdogSec"]) > 0
+    assert service["ExecReload"] == "/bin/kill -HUP $MAINPID"
+    listen = unit("picohttp.socket")["Socket"]["ListenStream"]
+    assert listen == "127.0.0.1:8080"  # what nginx.conf's proxy_pass names
     home, port = tmp_path / "home-pi-app", free_port()
     (home / ".venv" / "bin").mkdir(parents=True)
     (home / ".venv" / "bin" / "python").symlink_to(sys.executable)  # the venv with picohttp
-    (home / "app.py").write_text(substituted((DEPLOY / "app.py").read_text(), {"8080": str(port)}))
+    # app.py's own port is another: under socket activation it serves the socket it is handed.
+    (home / "app.py").write_text(
+        substituted((DEPLOY / "app.py").read_text(), {"8080": str(free_port())})
+    )
     argv = substituted(service["ExecStart"], {"/home/pi/app": str(home)}).split()
     cwd = Path(substituted(service["WorkingDirectory"], {"/home/pi/app": str(home)}))
     env = {
         key: value for key, _, value in (e.partition("=") for e in service["Environment"].split())
     }
-    env.update({"PATH": os.environ["PATH"], "PYTHONPATH": python_env()["PYTHONPATH"]})
+    notify = NotifyListener(tmp_path)
+    env.update(
+        PATH=os.environ["PATH"], PYTHONPATH=python_env()["PYTHONPATH"], NOTIFY_SOCKET=notify.path
+    )
+    activate = shutil.which("systemd-socket-activate")
+    if activate is None:
+        pytest.skip("systemd-socket-activate is not installed (Debian package systemd)")
+    passed = [arg for name, value in env.items() for arg in ("-E", f"{name}={value}")]
+    address = substituted(listen, {"8080": str(port)})
     process = subprocess.Popen(
-        argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [activate, "-l", address, *passed, *argv],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
-        wait_for_port(port, process=process, timeout=30)
-        assert get(port)[::2] == (200, b"Hello 127.0.0.2, over http\n")
+        assert process.stderr is not None
+        assert b"Listening on" in process.stderr.readline()
+        assert get(port)[::2] == (200, b"Hello 127.0.0.2, over http\n")  # starts it
+        assert notify.until("READY=1")[-1][1] == process.pid
     finally:
         process.send_signal(signal.SIGTERM)  # what systemctl stop sends (KillSignal's default)
         stop_timeout = float(service["TimeoutStopSec"])
         _, stderr = process.communicate(timeout=stop_timeout)
+    assert notify.until("STOPPING=1", timeout=1)[-1][1] == process.pid
+    notify.close()
     assert process.returncode == 0, stderr  # 0: Restart=on-failure leaves it stopped
     assert b"Traceback" not in stderr

@@ -137,7 +137,7 @@ def test_requests_multipart_with_odd_filenames_and_repeats(threads, tmp_path):
         assert Path(doc["saved"]).read_bytes() == content
     blob = answer["files"]["blob"][0]
     assert Path(blob["saved"]).read_bytes() == bytes(range(256)) * 1000
-    assert blob["spooled"] is False  # a body under 1 MiB stays in memory
+    assert blob["spooled"] is True  # a body over 64 KiB goes to a temporary file
 
 
 def test_large_upload_parts_go_to_temporary_files_that_are_closed(threads, tmp_path):

@@ -20,7 +20,16 @@ from pathlib import Path
 import pytest
 
 from picohttp import staticResource
-from support import PYTHON, connect, free_port, python_env, serving, wait_for_port
+from support import (
+    PYTHON,
+    connect,
+    free_port,
+    python_env,
+    reset_peak_rss,
+    serving,
+    status_kib,
+    wait_for_port,
+)
 
 GIB = 1 << 30
 MARKS = {0: b"start of the file", GIB // 2 + 12345: b"in the middle", GIB - 6: b"end!\n\x00"}
@@ -57,24 +66,6 @@ def _expected_digest(size: int, marks: dict) -> str:
     return digest.hexdigest()
 
 
-def _status_kib(pid: int, field: str) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError(f"{field} not in /proc/{pid}/status")
-
-
-def _reset_peak(pid: int) -> bool:
-    """Reset VmHWM to the current RSS (Linux 4.0+, needs the right to write clear_refs)."""
-    try:
-        with open(f"/proc/{pid}/clear_refs", "w") as refs:
-            refs.write("5")
-    except OSError:
-        return False
-    return True
-
-
 def _read_head(sock: socket.socket) -> bytes:
     head = b""
     while b"\r\n\r\n" not in head:
@@ -106,15 +97,15 @@ def test_one_gib_download_keeps_the_server_rss_flat(tmp_path):
                 sock.sendall(b"GET /small.txt HTTP/1.0\r\n\r\n")
                 while sock.recv(65536):
                     pass
-        before = _status_kib(server.pid, "VmRSS")
-        peak_reset = _reset_peak(server.pid)
+        before = status_kib(server.pid, "VmRSS")
+        peak_reset = reset_peak_rss(server.pid)
         peak = before
         sampling = threading.Event()
 
         def sample() -> None:  # where clear_refs is refused, watch VmRSS instead
             nonlocal peak
             while not sampling.wait(0.02):
-                peak = max(peak, _status_kib(server.pid, "VmRSS"))
+                peak = max(peak, status_kib(server.pid, "VmRSS"))
 
         sampler = threading.Thread(target=sample)
         sampler.start()
@@ -141,7 +132,7 @@ def test_one_gib_download_keeps_the_server_rss_flat(tmp_path):
             sampling.set()
             sampler.join()
         elapsed = time.monotonic() - started
-        after_peak = _status_kib(server.pid, "VmHWM") if peak_reset else peak
+        after_peak = status_kib(server.pid, "VmHWM") if peak_reset else peak
         growth_mb = (max(after_peak, peak) - before) * 1024 / 1e6
         print(
             f"\n1 GiB download: {elapsed:.1f} s, server VmRSS {before / 1024:.1f} MiB before, "

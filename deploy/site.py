@@ -1,0 +1,2 @@
+import picohttp
+picohttp.HttpServer()
