@@ -653,6 +653,15 @@ class RequestParser:
                 if state == _CHUNK_SIZE:
                     match = None if self._scanned else match_line(buf, pos)
                     if match is None:
+                        start = pos + self._scanned
+                        if buf.find(b"\n", start) < 0 and size - pos <= _MAX_CHUNK_LINE + 1:
+                            # Unfinished: check only its new bytes (inline, as a line
+                            # trickled a byte at a time comes here once per byte).
+                            tail = size - 1 if buf[size - 1] == 0x0D else size
+                            if tail > start and buf[start:tail].translate(None, _LINE_CHARS):
+                                _check_line_bytes(buf, start, size, "chunk line")  # raises
+                            self._scanned = (tail if tail > start else start) - pos
+                            break
                         newline = self._line_end(buf, pos, _MAX_CHUNK_LINE, "chunk line")
                         if newline < 0:
                             break
