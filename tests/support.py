@@ -283,6 +283,24 @@ def child_server(
         err.close()
 
 
+@contextlib.contextmanager
+def running_script(script: str, cwd: Path, *argv: str) -> Iterator[subprocess.Popen]:  # type: ignore[type-arg]
+    """``python -c script argv...`` in ``cwd``, output piped; killed if it outlives the block."""
+    process = subprocess.Popen(
+        [PYTHON, "-c", script, *argv],
+        env=python_env(),
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
 class _RawSocket:
     def __init__(self, data: bytes) -> None:
         self._file = io.BytesIO(data)
@@ -492,3 +510,15 @@ def public_directory() -> Iterator[Path]:
         yield path
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def without_listening_line(stderr: bytes) -> bytes:
+    """``stderr`` of a blocking server's script less its one "picohttp serving on" line.
+
+    A blocking server in a script that configured no logging says where it
+    listens on stderr (docs/guide/logging.md); everything else must be as before.
+    """
+    lines = stderr.splitlines(keepends=True)
+    if lines and lines[0].startswith(b"picohttp serving on http") and b"to stop)" in lines[0]:
+        lines = lines[1:]
+    return b"".join(lines)

@@ -14,7 +14,8 @@ parses each request into an ``HttpRequest``, lets the handler fill an
 Standard library only.  The public names follow the specification's spelling.
 """
 
-from ._errors import LocalProtocolError, ProtocolError, RemoteProtocolError
+from ._auth import basicAuth
+from ._errors import HttpError, LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._headers import Headers
 from ._limits import Limits
 from ._message import HttpRequest, HttpResponse
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Headers",
+    "HttpError",
     "HttpRequest",
     "HttpResponse",
     "HttpServer",
@@ -35,6 +37,7 @@ __all__ = [
     "ProtocolError",
     "RemoteProtocolError",
     "Router",
+    "basicAuth",
     "cors",
     "staticResource",
     "withHeaders",

@@ -17,40 +17,60 @@ import functools
 import importlib
 import logging
 import os
+import re
 import sys
 
-from ._server import HttpServer
+from . import __version__
+from ._auth import basicAuth, read_users
+from ._server import HttpServer, ImportedServerError, listen_hint, refusing_servers
 from ._static import staticResource
+from ._urls import listening_urls
 from ._wrappers import cors, forcing_headers, header_fields, withHeaders
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Callable, List, Optional, Sequence
+    from typing import Any, Callable, Dict, List, Optional, Sequence
+
+
+class UsageError(Exception):
+    """A bad argument: reported as argparse reports its own (``picohttp: error: ...``, exit 2)."""
 
 
 def load_handler(spec: str) -> Callable[..., Any]:
-    """Import ``"module:function"`` (dotted names allowed), looking in the current directory."""
+    """Import ``"module:function"`` (dotted names allowed), looking in the current directory.
+
+    Raises ``UsageError`` with what to do when it cannot, including for a
+    module that starts a server of its own when imported.
+    """
     module_name, _, attribute = spec.partition(":")
     if not module_name or not attribute:
-        raise SystemExit(f"picohttp: {spec!r} is not module:function")
+        raise UsageError(f"{spec!r} is not module:function")
     if os.getcwd() not in sys.path and "" not in sys.path:
         sys.path.insert(0, os.getcwd())
     try:
-        target: Any = importlib.import_module(module_name)
+        with refusing_servers(f"{module_name} makes an HttpServer when imported"):
+            target: Any = importlib.import_module(module_name)
+    except ImportedServerError as exc:
+        raise UsageError(
+            f"{module_name!r} starts a server when it is imported{_where_in(exc, module_name)}, "
+            f"so picohttp cannot import its handler: put that HttpServer(...) under "
+            f'`if __name__ == "__main__":` (then `python {module_name.replace(".", "/")}.py` '
+            f"still serves, and tests can import it too)"
+        ) from None
     except ImportError as exc:
-        raise SystemExit(f"picohttp: cannot import {module_name!r}: {exc}") from None
+        raise UsageError(f"cannot import {module_name!r}: {exc}") from None
     except SyntaxError as exc:  # the file, line and caret say it all; importlib's frames do not
         import traceback
 
         detail = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
-        raise SystemExit(f"picohttp: cannot import {module_name!r}:\n{detail}") from None
+        raise UsageError(f"cannot import {module_name!r}:\n{detail}") from None
     for name in attribute.split("."):
         try:
             target = getattr(target, name)
         except AttributeError:
-            raise SystemExit(f"picohttp: {module_name!r} has no attribute {attribute!r}") from None
+            raise UsageError(f"{module_name!r} has no attribute {attribute!r}") from None
     if not callable(target):
-        raise SystemExit(f"picohttp: {spec} is not callable")
+        raise UsageError(f"{spec} is not callable")
     return target  # type: ignore[no-any-return]
 
 
@@ -63,6 +83,37 @@ def _octal(text: str) -> int:
     if not 0 <= mode <= 0o777:
         raise argparse.ArgumentTypeError(f"{text!r} is not a mode from 000 to 777")
     return mode
+
+
+def _where_in(exc: BaseException, module_name: str) -> str:
+    """`` (app.py, line 9)``: the application's line that made the server."""
+    import traceback
+
+    package = os.path.dirname(os.path.abspath(__file__))
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if not frame.filename.startswith(package) and not frame.filename.startswith("<frozen")
+    ]
+    if not frames:
+        return ""
+    return f" ({os.path.relpath(frames[-1].filename)}, line {frames[-1].lineno})"
+
+
+def port_number(text: str) -> int:
+    """argparse ``type`` of a port: 0 to 65535."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a port: give a number from 1 to 65535 (0: any free port)"
+        )
+    return int(text)
+
+
+def positive_number(text: str) -> int:
+    """argparse ``type`` of a count: 1 or more."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of 1 or more")
+    return int(text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,13 +129,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="a port number and/or the handler to serve (default: the current directory)",
     )
     parser.add_argument(
-        "-p", "--port", type=int, help="port to listen on (default 8000; 0 = any free port)"
+        "--version", action="version", version=f"picohttp {__version__}", help="show the version"
+    )
+    parser.add_argument(
+        "-p", "--port", type=port_number, help="port to listen on (default 8000; 0 = any free port)"
     )
     parser.add_argument(
         "-b",
         "--bind",
         metavar="ADDRESS",
-        help="address to listen on (default: all, IPv6 and IPv4), or unix:PATH for a unix socket",
+        default="127.0.0.1",
+        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 or :: "
+        "to serve the network), or unix:PATH for a unix socket",
     )
     parser.add_argument(
         "--fd",
@@ -109,14 +165,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--max-threads",
-        type=int,
+        type=positive_number,
         default=32,
         metavar="N",
         help="cap on handler threads (default 32)",
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=positive_number,
         default=1,
         metavar="N",
         help="processes sharing the port (Linux; default 1)",
@@ -148,9 +204,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="single-page app: a missing path without a file extension gets index.html",
     )
     parser.add_argument(
+        "--dotfiles",
+        action="store_true",
+        help="serve and list dot files and dot folders (.git/, .env): 404 by default, "
+        "unlike python -m http.server",
+    )
+    parser.add_argument(
         "--no-cache",
         action="store_true",
         help="send Cache-Control: no-store with every response (development)",
+    )
+    parser.add_argument(
+        "--auth",
+        action="append",
+        default=[],
+        metavar="USER:PASSWORD",
+        help="ask for this user name and password (HTTP Basic; repeatable; use with HTTPS)",
+    )
+    parser.add_argument(
+        "--auth-file",
+        metavar="FILE",
+        help="ask for a user:password of this file (one per line, # comments)",
     )
     parser.add_argument(
         "--reload",
@@ -171,13 +245,56 @@ def _parse_header(parser: argparse.ArgumentParser, text: str) -> tuple[str, str]
     return name, value.strip()
 
 
+def _users(
+    parser: argparse.ArgumentParser, pairs: List[str], path: Optional[str]
+) -> Dict[str, str]:
+    """The ``--auth`` pairs and the ``--auth-file`` lines as one name -> password dict."""
+    users: Dict[str, str] = {}
+    if path is not None:
+        try:
+            with open(path, encoding="utf-8") as lines:
+                users.update(read_users(lines, path))
+        except (OSError, UnicodeError, ValueError) as exc:
+            parser.error(f"--auth-file: {exc}")
+    for pair in pairs:
+        name, colon, password = pair.partition(":")
+        if not colon or not name:
+            parser.error(f"--auth {pair!r}: expected USER:PASSWORD")
+        users[name] = password
+    return users
+
+
 def _tls_context(certfile: str, keyfile: Optional[str]) -> Any:
-    """A server ``ssl.SSLContext`` with the certificate loaded (ssl imported only for HTTPS)."""
+    """A server ``ssl.SSLContext`` with the certificate loaded (ssl imported only for HTTPS).
+
+    Raises ``UsageError`` saying what is wrong with the files.
+    """
     import ssl
 
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(certfile, keyfile)
+    try:
+        context.load_cert_chain(certfile, keyfile)
+    except OSError as exc:  # ssl.SSLError too: a bad PEM, a key that does not match
+        if keyfile is None and _pem_kinds(certfile) == {"CERTIFICATE"}:
+            raise UsageError(
+                f"{certfile} holds no private key: give the key's file with --keyfile "
+                f"(e.g. --certfile {certfile} --keyfile server.key)"
+            ) from None
+        raise UsageError(f"cannot use {certfile} as a certificate: {exc}") from None
     return context
+
+
+def _pem_kinds(path: str) -> set[str]:
+    """What a PEM file holds: ``{"CERTIFICATE"}``, ``{"CERTIFICATE", "PRIVATE KEY"}``..."""
+    try:
+        with open(path, "rb") as file:
+            text = file.read(1024 * 1024).decode("ascii", "replace")
+    except OSError:
+        return set()
+    kinds = set()
+    for kind in re.findall(r"-----BEGIN ([A-Z0-9 ]+)-----", text):
+        kinds.add("PRIVATE KEY" if kind.endswith("PRIVATE KEY") else kind)
+    return kinds
 
 
 def _split_positionals(
@@ -186,76 +303,18 @@ def _split_positionals(
     port: Optional[int] = None
     app: Optional[str] = None
     for value in values:
-        if value.isdigit() and port is None:
-            port = int(value)
+        if value.isdigit() and port is not None:
+            parser.error(f"the port is given twice ({port} and {value}): give it once")
+        if value.isdigit():
+            try:
+                port = port_number(value)
+            except argparse.ArgumentTypeError as exc:
+                parser.error(f"argument PORT: {exc}")
         elif ":" in value and app is None:
             app = value
         else:
             parser.error(f"unexpected argument {value!r} (expected a port or module:function)")
     return port, app
-
-
-def _urls(host: Optional[str], port: int, scheme: str = "http") -> List[str]:
-    """URLs that reach a server bound to ``host``: never ``0.0.0.0`` or ``[::]``.
-
-    Bound to every interface: ``127.0.0.1`` and this machine's LAN addresses
-    (IPv4 only when the socket takes no IPv6); else the bind address.
-    """
-    if host in (None, "", "::", "0.0.0.0"):
-        urls = [f"{scheme}://127.0.0.1:{port}/"]
-        import socket
-
-        # bind_socket takes IPv6 too only where the OS has dual-stack sockets.
-        ipv6 = host != "0.0.0.0" and socket.has_dualstack_ipv6()
-        for address in _lan_addresses(ipv6):
-            shown = f"[{address}]" if ":" in address else address
-            url = f"{scheme}://{shown}:{port}/"
-            if url not in urls:
-                urls.append(url)
-        return urls
-    shown = f"[{host}]" if host and ":" in host else host
-    return [f"{scheme}://{shown}:{port}/"]
-
-
-def _lan_addresses(ipv6: bool) -> List[str]:
-    """This machine's addresses that other machines can reach, best first; no loopback.
-
-    The address of the default route (a UDP ``connect`` sends nothing, it only
-    picks the interface, as werkzeug does), then those the host name resolves to.
-    IPv6 link-local addresses are left out: a URL needs their zone to work.
-    """
-    import ipaddress
-    import socket
-
-    found: List[str] = []
-    probes = [(socket.AF_INET, "10.255.255.255")]
-    if ipv6 and socket.has_ipv6:
-        probes.append((socket.AF_INET6, "fd00:ffff::1"))
-    for family, target in probes:
-        try:
-            with socket.socket(family, socket.SOCK_DGRAM) as probe:
-                probe.connect((target, 9))
-                found.append(str(probe.getsockname()[0]))
-        except OSError:
-            continue  # no route of that family
-    try:
-        infos = socket.getaddrinfo(socket.gethostname(), None, type=socket.SOCK_STREAM)
-        found.extend(str(info[4][0]) for info in infos)
-    except OSError:
-        pass
-    addresses: List[str] = []
-    for text in found:
-        try:
-            address = ipaddress.ip_address(text.split("%")[0])
-        except ValueError:
-            continue
-        if address.is_loopback or address.is_link_local or address.is_unspecified:
-            continue
-        if address.version == 6 and not ipv6:
-            continue
-        if str(address) not in addresses:
-            addresses.append(str(address))
-    return addresses
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -264,14 +323,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     options = parser.parse_args(argv)
     port, app = _split_positionals(parser, options.positional)
     if options.port is not None:
+        if port is not None and port != options.port:
+            parser.error(f"the port is given twice ({port} and -p {options.port}): give it once")
         port = options.port
     if port is None:
         port = 8000
     if options.keyfile and not options.certfile:
         parser.error("--keyfile needs --certfile")
     extra = [_parse_header(parser, text) for text in options.header]
+    if options.dotfiles and app is not None:
+        parser.error("--dotfiles is for serving a directory; it does not apply to MODULE:FUNCTION")
     if options.spa and app is not None:
         parser.error("--spa serves a directory's index.html; it does not apply to MODULE:FUNCTION")
+    users = _users(parser, options.auth, options.auth_file)
     directory = os.path.abspath(options.directory or os.getcwd())
     if app is None and not os.path.isdir(directory):
         parser.error(f"{directory} is not a directory")
@@ -287,7 +351,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     handler: Callable[..., Any]
     if app is not None:
-        handler = load_handler(app)
+        try:
+            handler = load_handler(app)
+        except UsageError as exc:
+            parser.error(str(exc))
         what = app
     else:
         # Directory listings on, as `python -m http.server` users expect.
@@ -296,8 +363,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             staticBase=directory,
             listing=True,
             fallback="index.html" if options.spa else None,
+            dotfiles=options.dotfiles,
         )
         what = directory
+    if users:  # inside cors: a preflight carries no credentials, and needs none
+        handler = basicAuth(handler, users)  # HttpServer warns if it listens beyond loopback
     # Outermost last: --header and --no-cache reach cors's preflight answers too.
     if options.cors:
         handler = cors(handler)
@@ -318,9 +388,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         if options.certfile:
             tls = _tls_context(options.certfile, options.keyfile)
-    except OSError as exc:  # ssl.SSLError too: a missing file, a bad PEM, a key that does not match
-        print(f"picohttp: cannot use {options.certfile} as a certificate: {exc}", file=sys.stderr)
-        return 1
+    except UsageError as exc:
+        parser.error(str(exc))
     try:
         server = HttpServer(
             port,
@@ -334,16 +403,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             fd=options.fd,
             socketMode=options.socket_mode,
         )
-    except (OSError, ValueError) as exc:
-        print(exc, file=sys.stderr)
+    except OSError as exc:
+        print(f"picohttp: {_command_line_hint(exc, port)}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"picohttp: {exc}", file=sys.stderr)
         return 1
     if server.port == 0:  # a unix socket (--bind unix:PATH, or one handed over)
         urls = server.where()
     else:
-        urls = "  ".join(_urls(options.bind, server.port, "https" if tls else "http"))
+        urls = "  ".join(listening_urls(options.bind, server.port, "https" if tls else "http"))
     print(f"picohttp serving {what} on {urls}  (Ctrl-C to stop)", flush=True)
     server.start()
     return 0
+
+
+def _command_line_hint(exc: OSError, port: int) -> str:
+    """The bind error with its hint in command-line terms (``-p 0``, not ``port=0``)."""
+    text = str(exc.strerror or exc).replace("picohttp cannot listen", "cannot listen", 1)
+    python_hint = listen_hint(exc.errno, port)
+    return text.replace(python_hint, listen_hint(exc.errno, port, "-p ")) if python_hint else text
 
 
 def _supervise(argv: Optional[Sequence[str]], port: int, host: Optional[str]) -> int:
@@ -356,6 +435,6 @@ def _supervise(argv: Optional[Sequence[str]], port: int, host: Optional[str]) ->
         try:  # for its message, which says what to do
             HttpServer(port, start=False, host=host).stop()
         except OSError as exc:
-            print(exc, file=sys.stderr)
+            print(f"picohttp: {_command_line_hint(exc, port)}", file=sys.stderr)
             return 1
     return run(sys.argv[1:] if argv is None else list(argv), port, host)

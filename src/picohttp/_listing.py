@@ -2,9 +2,18 @@
 
 Like nginx's ``autoindex``: sorted names (directories first, each with a
 trailing slash), sizes and modification times, and a link to the parent.
-Names starting with ``.`` are left out (``.git``, ``.env``; they are still
-served to whoever knows their name), and so are symlinks leading out of the
-base (they would be a 404).  Every name is HTML-escaped for the text and
+Names starting with ``.`` are left out (``.git``, ``.env``: staticResource
+answers them 404 too) unless the application opts in with ``dotfiles``.
+
+The directory is read from the descriptor staticResource opened and checked
+(``os.scandir(fd)``), and each entry is looked at relative to it, never by a
+path resolved again after the check: a folder swapped for a symlink to one
+outside the base between the check and the read cannot show the outside
+names.  An entry that is a symlink is shown with what it leads to only if
+that lies inside the base (the caller's ``follow`` opens it relative to the
+descriptor and checks the opened file); one leading out of the base, or
+nowhere, is left out, as a click on it would be a 404, and its target is
+never stat'ed for the page.  Every name is HTML-escaped for the text and
 percent-encoded from its file-system bytes for the link, so names with
 spaces, quotes, ``<``, ``#``, ``?`` or non-ASCII letters work, and a name
 that is not valid UTF-8 cannot break the page.
@@ -20,7 +29,10 @@ from urllib.parse import quote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import List, Tuple
+    from typing import Callable, List, Optional, Tuple
+
+    # follow(dir_fd, name): the stat of what the symlink leads to, if inside the base.
+    Follow = Callable[[int, str], Optional[os.stat_result]]
 
 _STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em}"
@@ -45,36 +57,40 @@ def _human_size(size: int) -> str:
     return f"{scaled:.1f} {unit}"
 
 
-def _entries(directory: str, base: str) -> List[Tuple[bool, str, int, float]]:
+def _entries(dir_fd: int, follow: Follow, dotfiles: bool) -> List[Tuple[bool, str, int, float]]:
     entries: List[Tuple[bool, str, int, float]] = []
-    inside = base if base.endswith(os.sep) else base + os.sep
-    with os.scandir(directory) as scan:
+    with os.scandir(dir_fd) as scan:
         for entry in scan:
-            if entry.name.startswith("."):
+            if not dotfiles and entry.name.startswith("."):
                 continue
-            if entry.is_symlink() and not os.path.realpath(entry.path).startswith(inside):
-                continue  # it would be a 404: do not offer it
-            try:
-                info = entry.stat()  # follows symlinks, as a click on the link will
+            try:  # fstatat relative to dir_fd, the link itself if it is one
+                info = entry.stat(follow_symlinks=False)
             except OSError:
-                continue  # a dangling symlink, or no permission: nothing to offer
+                continue  # gone meanwhile, or no permission: nothing to offer
+            if stat.S_ISLNK(info.st_mode):
+                target = follow(dir_fd, entry.name)
+                if target is None:
+                    continue  # leads out of the base, or nowhere: it would be a 404
+                info = target
             is_dir = stat.S_ISDIR(info.st_mode)
             entries.append((is_dir, entry.name, info.st_size, info.st_mtime))
     entries.sort(key=lambda item: (not item[0], item[1].casefold(), item[1]))
     return entries
 
 
-def render_listing(directory: str, url_path: str, base: str) -> str:
-    """The HTML page listing ``directory``, shown at ``url_path`` (decoded, ends in ``/``).
+def render_listing(dir_fd: int, url_path: str, follow: Follow, dotfiles: bool = False) -> str:
+    """The HTML page listing the directory open on ``dir_fd``, shown at ``url_path``.
 
-    Symlinks that resolve outside ``base`` (which staticResource refuses to
-    serve) are left out with the dotfiles.
+    ``url_path`` is decoded and ends in ``/``.  ``follow(dir_fd, name)`` gives
+    the stat of what a symlink entry leads to when that lies inside the base,
+    else ``None`` (the entry is left out).  Names starting with ``.`` are
+    left out unless ``dotfiles``.  ``dir_fd`` stays open (the caller's).
     """
     title = html.escape(f"Index of {_display(url_path)}")
     rows: List[str] = []
     if url_path != "/":
         rows.append('<tr><td><a href="../">../</a></td><td></td><td></td></tr>')
-    for is_dir, name, size, mtime in _entries(directory, base):
+    for is_dir, name, size, mtime in _entries(dir_fd, follow, dotfiles):
         slash = "/" if is_dir else ""
         link = quote(os.fsencode(name), safe="") + slash
         text = html.escape(_display(name)) + slash

@@ -47,7 +47,7 @@ from ._limits import Limits
 from ._message import HttpRequest
 from ._parser import RequestParser, TlsHandshakeError, parse_request
 from ._pool import STUCK_AFTER
-from ._send import DONTWAIT, WOULD_BLOCK, Writer, abort
+from ._send import DONTWAIT, WOULD_BLOCK, StreamWriter, Writer, abort
 from ._serializer import error_head
 
 TYPE_CHECKING = False
@@ -187,6 +187,8 @@ class Loop:
         self._accept_failures = 0
         self._starved_open = 0
         self._retry_accept_at: Optional[float] = None
+        #: Called on the loop thread when a stop begins (threads=True: shut the streams down).
+        self.stop_hook: Optional[Callable[[], object]] = None
 
     # -- other threads ---------------------------------------------------------
 
@@ -706,8 +708,18 @@ class Loop:
                 and not conn.parser.head_done
             ):
                 self.close(conn)  # no request yet: nothing in flight to finish
+            elif isinstance(conn, Connection) and type(conn.writer) is StreamWriter:
+                # A stream (threads=False) may never end: closing the writer closes
+                # its generator, which sees GeneratorExit at its yield.
+                self.close(conn)
+        if self.stop_hook is not None:
+            self.stop_hook()
 
-    def _close_all(self) -> None:
+    def _close_all(self, interrupted: bool = False) -> None:
+        """Close every connection and the loop's own sockets; say what was cut short.
+
+        ``interrupted``: a second Ctrl-C cut the stop short (the timeout did not run out).
+        """
         dropped = 0
         for key in list(self._selector.get_map().values()):
             conn = key.data
@@ -715,11 +727,17 @@ class Loop:
                 dropped += 1
                 self.close(conn)
         if dropped or self.open > 0:
-            log.warning(
-                "stopped with %d connection(s) still open after the %.1f s stop timeout",
-                max(dropped, self.open),
-                self._stop_timeout,
-            )
+            count = max(dropped, self.open)
+            if interrupted:
+                log.warning("interrupted again: stopped with %d connection(s) still open", count)
+            elif self._stopping and time.monotonic() >= self._stop_deadline:
+                log.warning(
+                    "stopped with %d connection(s) still open after the %.1f s stop timeout",
+                    count,
+                    self._stop_timeout,
+                )
+            else:
+                log.warning("closed %d connection(s) still open", count)
         self._selector.close()
         self._wake_reader.close()
         self._wake_writer.close()

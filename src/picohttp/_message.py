@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import codecs
 
+from ._errors import HttpError
 from ._headers import Headers
+from ._target import QueryDict
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
@@ -52,23 +54,30 @@ class HttpRequest:
     Beyond the spec: ``body`` (the raw bytes, or ``None``), ``uri`` (the request
     target as sent), ``client`` (the peer's ``(host, port)``), ``scheme``
     (``"http"``, or what a trusted proxy or the WSGI server reports), and
-    ``form`` and ``files`` (the fields and uploads of a form body, parsed on first use).
+    ``form`` and ``files`` (the fields and uploads of a form body, parsed on first use),
+    ``json`` (a JSON body, parsed on first use), ``cookies`` (the ``Cookie``
+    field as a ``dict``) and ``user`` (the name ``basicAuth`` let in, else ``None``).
     """
 
     __slots__ = (
         "_body",
+        "_cookies",
         "_data",
         "_files",
         "_form",
+        "_json",
+        "_query",
         "_scheme",
+        "_user",
         "client",
         "headers",
         "method",
         "path",
         "protocol",
-        "query",
         "uri",
     )
+
+    _query: QueryDict  # unset until read when the target had no query string
 
     def __init__(
         self,
@@ -86,7 +95,7 @@ class HttpRequest:
     ) -> None:
         self.method = method
         self.path = [""] if path is None else path
-        self.query = {} if query is None else query
+        self.query = QueryDict() if query is None else query
         self.protocol = protocol
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
         self.uri = uri if uri is not None else "/" + "/".join(self.path)
@@ -106,6 +115,83 @@ class HttpRequest:
     @scheme.setter
     def scheme(self, value: str) -> None:
         self._scheme = value
+
+    @property
+    def query(self) -> QueryDict:
+        """The query string as the spec's ``dict``; ``query.getlist(name)`` gives every value."""
+        try:
+            return self._query
+        except AttributeError:  # no query string: the parser leaves it unset, made when read
+            query = self._query = QueryDict()
+            return query
+
+    @query.setter
+    def query(self, value: Dict[str, str]) -> None:
+        self._query = value if isinstance(value, QueryDict) else QueryDict(value)
+
+    @property
+    def user(self) -> Optional[str]:
+        """The user name ``basicAuth`` checked for this request, else ``None``."""
+        return getattr(self, "_user", None)  # unset by the parser: nobody signed in
+
+    @user.setter
+    def user(self, value: Optional[str]) -> None:
+        self._user = value
+
+    @property
+    def cookies(self) -> Dict[str, str]:
+        """The cookies the client sent: ``dict`` of name -> value, parsed on first use.
+
+        Read from the ``Cookie`` field (RFC 6265 section 5.4) without ever
+        raising: a pair that cannot be read is left out and the others stay;
+        when a name repeats, the first (most specific path) wins.
+        """
+        cookies: Optional[Dict[str, str]] = getattr(self, "_cookies", None)
+        if cookies is None:
+            from ._cookies import parse_cookies  # only servers that read cookies import it
+
+            cookies = self._cookies = parse_cookies(self.headers.get("Cookie"))
+        return cookies
+
+    @property
+    def json(self) -> Any:
+        """The body parsed as JSON, or ``None``; parsed on first use.
+
+        ``None`` when the request has no body, an empty one, or a Content-Type
+        other than ``application/json`` or ``*/*+json``.  A body that is not
+        valid JSON, or not UTF-8, raises ``HttpError(400)`` with the parser's
+        position in its message, which the server answers unless the handler
+        catches it.
+        """
+        value = getattr(self, "_json", _UNSET)
+        if value is _UNSET:
+            value = self._json = self._parse_json()
+        return value
+
+    def _parse_json(self) -> Any:
+        content_type = self.headers.get("Content-Type")
+        if not content_type:
+            return None
+        media = content_type.partition(";")[0].strip().lower()
+        if media != "application/json" and not (media.endswith("+json") and "/" in media):
+            return None
+        body = self.body
+        if not body:
+            return None
+        import json  # lazily: a server that never reads JSON never imports it
+
+        try:
+            text = body.decode("utf-8-sig")  # JSON is UTF-8 (RFC 8259 section 8.1)
+        except UnicodeDecodeError as exc:
+            raise HttpError(
+                400, f"the JSON body is not UTF-8: byte 0x{body[exc.start]:02x} at {exc.start}"
+            ) from None
+        try:
+            return json.loads(text)
+        except RecursionError:  # "[[[[..." deeper than the interpreter's stack
+            raise HttpError(400, "the JSON body is nested too deeply") from None
+        except ValueError as exc:  # JSONDecodeError: "Expecting value: line 1 column 5 (char 4)"
+            raise HttpError(400, f"the body is not valid JSON: {exc}") from None
 
     @property
     def body(self) -> Optional[bytes]:
@@ -200,9 +286,13 @@ class HttpResponse:
     (``None``, ``str``, bytes-like, an open binary file, or a ``dict``/``list``
     sent as JSON). ``Content-Length``, ``Date`` and a default ``Content-Type``
     are added by the server; see the README's response table.
+
+    ``redirect``, ``setCookie`` and ``deleteCookie`` fill it for the common
+    cases.  ``request`` is the request being answered (set by the server,
+    else ``None``): ``setCookie`` marks cookies ``Secure`` when it came over HTTPS.
     """
 
-    __slots__ = ("_headers", "data", "protocol", "status")
+    __slots__ = ("_error_message", "_headers", "data", "protocol", "request", "status")
 
     def __init__(
         self,
@@ -215,6 +305,7 @@ class HttpResponse:
         self.status = status
         self._headers = headers
         self.data = data
+        self.request: Optional[HttpRequest] = None
 
     @property
     def headers(self) -> Dict[str, Any]:
@@ -227,6 +318,103 @@ class HttpResponse:
     @headers.setter
     def headers(self, value: Dict[str, Any]) -> None:
         self._headers = value
+
+    def redirect(self, location: str, status: int = 303) -> None:
+        """Answer ``status`` (302, 303, 307 or 308) sending the client to ``location``.
+
+        ``location`` is a URL or a path, relative ones stay relative (the
+        browser resolves them against the request's URL); spaces and
+        non-ASCII characters are percent-encoded.  303, the default, makes the
+        browser follow with a GET (what a form's POST wants); 307 (temporary)
+        and 308 (permanent) keep the method and body; 302 is the old, vaguer
+        temporary one.  A short text body says where to go, for clients that
+        do not follow.
+        """
+        if status not in (302, 303, 307, 308):
+            raise ValueError(f"redirect status is 302, 303, 307 or 308, not {status!r}")
+        if not isinstance(location, str) or not location:
+            raise ValueError(f"redirect needs a location (a URL or a path), not {location!r}")
+        if any(ord(char) < 0x20 or char == "\x7f" for char in location):
+            raise ValueError(f"control character in redirect location {location!r}")
+        if not location.isascii() or " " in location:
+            from urllib.parse import quote
+
+            location = quote(location, safe="".join(chr(c) for c in range(0x21, 0x7F)))
+        self.status = status
+        self.headers["Location"] = location
+        self.data = f"Redirecting to {location}\n"
+
+    def setCookie(
+        self,
+        name: str,
+        value: str,
+        maxAge: Any = None,
+        expires: Any = None,
+        path: Optional[str] = "/",
+        domain: Optional[str] = None,
+        secure: Optional[bool] = None,
+        httpOnly: bool = True,
+        sameSite: Optional[str] = "Lax",
+    ) -> None:
+        """Send a ``Set-Cookie`` field; call it once per cookie.
+
+        ``maxAge``: seconds (an int or a ``timedelta``) the cookie lives;
+        ``expires``: when it ends (a ``datetime``, naive meaning UTC, a POSIX
+        timestamp or an HTTP-date string); neither: until the browser closes.
+        ``path``, ``domain``: where the browser sends it back (``None`` leaves
+        the attribute out).  ``secure``: sent back over HTTPS only; ``None``
+        means True when this request came over HTTPS (TLS, or a trusted
+        proxy's ``X-Forwarded-Proto``).  ``httpOnly``: hidden from JavaScript.
+        ``sameSite``: ``"Lax"``, ``"Strict"``, ``"None"`` (needs ``secure``) or
+        ``None``.  A name that is not a token, or a value with a space,
+        ``"``, ``,``, ``;``, ``\\``, a control or a non-ASCII character, raises
+        ``ValueError``: encode such values first.
+        """
+        from ._cookies import set_cookie_value
+
+        if secure is None:
+            secure = self._from_https()
+        self._add_cookie(
+            set_cookie_value(name, value, maxAge, expires, path, domain, secure, httpOnly, sameSite)
+        )
+
+    def deleteCookie(self, name: str, path: Optional[str] = "/") -> None:
+        """Make the browser forget cookie ``name`` (set with this ``path``): it expires now."""
+        from ._cookies import deleted_cookie_value
+
+        self._add_cookie(deleted_cookie_value(name, path, self._from_https()))
+
+    def _from_https(self) -> bool:
+        request = self.request
+        return request is not None and request.scheme == "https"
+
+    def _add_cookie(self, field: str) -> None:
+        # Each cookie is its own Set-Cookie line (RFC 6265 section 3: never
+        # folded with commas): a list value, which the serializer writes one
+        # line per item.  headers stays the spec's dict for everything else.
+        headers = self.headers
+        present = headers.get("Set-Cookie")
+        if present is None:
+            headers["Set-Cookie"] = [field]
+        elif isinstance(present, list):
+            present.append(field)
+        else:
+            headers["Set-Cookie"] = (
+                [*present, field] if isinstance(present, tuple) else [present, field]
+            )
+
+    def mark_error(self, message: str) -> None:
+        """Say that this response is an error answer picohttp made (the Router's 404/405...).
+
+        The server then passes it through ``errorHandler``, when it has one,
+        with ``message``; a status a handler sets itself is its own answer.
+        """
+        self._error_message = message
+
+    @property
+    def error_message(self) -> Optional[str]:
+        """The message ``mark_error`` gave, or ``None`` for an ordinary response."""
+        return getattr(self, "_error_message", None)
 
     def __repr__(self) -> str:
         return f"<HttpResponse {self.status} {type(self.data).__name__}>"

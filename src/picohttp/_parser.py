@@ -32,6 +32,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
     from typing import Any, Dict, List, Optional, Tuple
 
+    from ._target import QueryDict
+
 # RFC 9110 5.6.2: tchar.  bytes.translate(None, ALLOWED) leaves only the bytes
 # that are not allowed, so "is every byte legal" is one C call.
 _TCHAR = b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -284,14 +286,14 @@ def _make_request(
     if "%" in target or "?" in target or "#" in target:
         path, query = parse_target(target)
     else:  # the common plain path: no decoding, no query
-        path, query = target[1:].split("/"), {}
+        path, query = target[1:].split("/"), None  # request.query is made if read
     return _new_request(method, path, query, version, headers, target, client), framing
 
 
 def _new_request(
     method: str,
     path: List[str],
-    query: Dict[str, str],
+    query: Optional[QueryDict],
     protocol: str,
     headers: Headers,
     target: str,
@@ -301,7 +303,8 @@ def _new_request(
     request = HttpRequest.__new__(HttpRequest)
     request.method = method
     request.path = path
-    request.query = query
+    if query is not None:
+        request.query = query
     request.protocol = protocol
     request.headers = headers
     request.uri = target

@@ -15,6 +15,7 @@ is 405 with ``Allow``; when nothing matches, 404.  No I/O here.
 
 from __future__ import annotations
 
+from ._exchange import warn_returned
 from ._message import HttpRequest, HttpResponse
 from ._target import split_target
 
@@ -173,7 +174,8 @@ class Router:
     A route function is called as ``function(request, response, *args,
     **captures)``: ``args`` are ``HttpServer``'s ``args``, ``captures`` the
     values of the pattern's ``{name}`` segments.  Unknown paths get 404; a
-    known path with another method gets 405 and ``Allow``.  ``mount`` hands
+    known path with another method gets 405 and ``Allow`` (both go through
+    ``HttpServer``'s ``errorHandler`` when it has one).  ``mount`` hands
     a whole prefix to another handler (``staticResource``, another router).
     """
 
@@ -225,6 +227,12 @@ class Router:
                 if node.param is None:
                     node.param = _Node()
                 node = node.param
+            elif segment.startswith("<") and segment.endswith(">"):
+                name = segment[1:-1].rpartition(":")[2]
+                raise ValueError(
+                    f"segment {segment!r} of {pattern!r} is Flask's form: picohttp captures a "
+                    f"segment with {{{name}}} (the rest of the path with {{path:{name}}})"
+                )
             elif "{" in segment or "}" in segment:
                 raise ValueError(
                     f"segment {segment!r} of {pattern!r}: a capture must be a whole segment"
@@ -260,6 +268,9 @@ class Router:
         """
         if not callable(handler):
             raise TypeError(f"mount needs a callable handler, not {handler!r}")
+        from ._checks import check_handler_call  # once per mount, never per request
+
+        check_handler_call(handler, args, kwargs, f"mount({prefix!r}, ...)")
         segments = _split_pattern(prefix.rstrip("/") or "/")
         if segments == [""]:
             segments = []
@@ -301,9 +312,13 @@ class Router:
             endpoint = _find(self._root, segments, 0, request.method, values)
         if endpoint is not None:
             if values:
-                endpoint.function(request, response, *args, **dict(zip(endpoint.names, values)))
+                result = endpoint.function(
+                    request, response, *args, **dict(zip(endpoint.names, values))
+                )
             else:
-                endpoint.function(request, response, *args)
+                result = endpoint.function(request, response, *args)
+            if result is not None:
+                warn_returned(endpoint.function)
             return
         allowed: Set[str] = set()
         _allowed(self._root, segments, 0, allowed)
@@ -313,11 +328,13 @@ class Router:
             response.status = 405
             response.headers["Allow"] = ", ".join(sorted(allowed))
             response.data = "405 Method Not Allowed\n"
+            response.mark_error("Method Not Allowed")  # through the server's errorHandler
             return
         mount, depth = self._find_mount(segments)
         if mount is None:
             response.status = 404
             response.data = "404 Not Found\n"
+            response.mark_error("Not Found")
         elif depth == len(segments):
             _redirect_to_slash(request, response)
         else:

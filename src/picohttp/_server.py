@@ -41,10 +41,10 @@ from ._send import (
     Writer,
     abort,
     read_small_file,
-    send_stream,
 )
 from ._serializer import FileBody, StreamBody, error_head
 from ._static import staticResource
+from ._streams import MAX_STREAMS, STREAM_GRACE, Streams
 from ._systemd import (
     Notifier,
     adopt_listener,
@@ -65,6 +65,8 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
     from ._workers import Supervisor
 
 log = logging.getLogger("picohttp")
+#: Where a blocking server says where it listens (see ``HttpServer._announce``).
+listening_log = logging.getLogger("picohttp.listening")
 
 _UNSET: Any = object()
 _NO_BODY = frozenset(("GET", "HEAD"))  # methods whose unframed extra bytes are no body
@@ -81,6 +83,41 @@ def _default_max_connections() -> int:
         return 10000
     # Leave descriptors for files being served, logs and the application.
     return max(16, min(10000, soft - 64 - soft // 8))
+
+
+def listen_hint(error: Optional[int], port: int, option: str = "port=") -> str:
+    """What to do about a port that cannot be bound, naming ``option`` (CLI: ``"-p "``)."""
+    if error in (errno.EACCES, errno.EPERM) and 0 < port < 1024:
+        return f" (ports below 1024 need root or CAP_NET_BIND_SERVICE; try {option}8080)"
+    if error == errno.EADDRINUSE:
+        return f" (another program listens there; pick another port, or {option}0 for a free one)"
+    return ""
+
+
+class ImportedServerError(RuntimeError):
+    """An ``HttpServer`` made while ``refusing_servers`` is in force (a module being imported)."""
+
+
+_refusals: List[str] = []  # why servers may not be made now, innermost last
+
+
+class refusing_servers:  # noqa: N801 - a context manager, named as contextlib's are
+    """Within ``with refusing_servers(reason):``, making an ``HttpServer`` raises
+    ``ImportedServerError(reason)``.
+
+    The command line imports ``module:function`` under it: a module that
+    starts its own server when imported would otherwise serve on its own port,
+    silently, and never return.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def __enter__(self) -> None:
+        _refusals.append(self.reason)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _refusals.pop()
 
 
 def bind_socket(
@@ -118,11 +155,7 @@ def bind_socket(
             )
     except OSError as exc:
         where = f"{host or '*'}:{port}"
-        hint = ""
-        if exc.errno in (errno.EACCES, errno.EPERM) and 0 < port < 1024:
-            hint = " (ports below 1024 need root or CAP_NET_BIND_SERVICE; try port=8080)"
-        elif exc.errno == errno.EADDRINUSE:
-            hint = " (another program listens there; pick another port, or port=0 for a free one)"
+        hint = listen_hint(exc.errno, port)
         message = f"picohttp cannot listen on {where}: {exc.strerror or exc}{hint}"
         raise type(exc)(exc.errno, message) from None
     sock.setblocking(False)
@@ -150,6 +183,8 @@ class HttpServer:
     Keywords beyond the spec (all optional): ``host`` (default: every
     interface, IPv6 and IPv4), ``maxThreads`` (cap on handler threads, 32),
     ``maxConnections`` (open connections before new ones wait in the backlog),
+    ``maxStreams`` (``threads=True``: streamed responses, each on a thread of
+    its own outside ``maxThreads``, open at once; more get 503, 256),
     ``stopTimeout`` (seconds ``stop()`` lets in-flight requests finish, 5.0),
     and the request limits ``maxRequestLine``, ``maxHeaderBytes``,
     ``maxHeaders``, ``maxBody``, ``headTimeout``, ``readTimeout``,
@@ -161,9 +196,17 @@ class HttpServer:
     in ``X-Forwarded-For`` / ``X-Forwarded-Proto``; never by default),
     ``workers`` (processes sharing the port, Linux; handler state is then per
     process), ``tls`` (an ``ssl.SSLContext``: serve HTTPS), ``fd`` (serve
-    the listening socket already open as this descriptor instead of binding)
-    and ``socketMode`` (permissions of a ``host="unix:PATH"`` socket file,
-    0o660).
+    the listening socket already open as this descriptor instead of binding),
+    ``socketMode`` (permissions of a ``host="unix:PATH"`` socket file,
+    0o660) and ``errorHandler`` (``f(request, response, status, message)``,
+    called for every error answer a request gets: an ``HttpError``, the
+    Router's 404 and 405, a handler's exception as 500, ``request.json``'s
+    400, a form over a limit's 413; ``response.status`` is set and ``data``
+    empty, and ``f`` fills the response as a handler does, e.g. as JSON;
+    ``server.handler`` is then the handler wrapped so).  A plain-HTTP server
+    whose handler is (or wraps) a ``basicAuth`` guard logs one WARNING when
+    it listens beyond loopback: the passwords would cross the network
+    readable.
 
     ``host="unix:/run/app/app.sock"`` listens on a unix domain socket: a
     stale socket file there is replaced, a live one or any other file is an
@@ -198,6 +241,7 @@ class HttpServer:
         host: Optional[str] = None,
         maxThreads: int = 32,
         maxConnections: Optional[int] = None,
+        maxStreams: int = MAX_STREAMS,
         stopTimeout: float = 5.0,
         maxRequestLine: int = Limits.max_request_line,
         maxHeaderBytes: int = Limits.max_header_bytes,
@@ -212,13 +256,43 @@ class HttpServer:
         tls: Optional[ssl.SSLContext] = None,
         fd: Optional[int] = None,
         socketMode: int = DEFAULT_MODE,
+        errorHandler: Optional[Handler] = None,
     ) -> None:
+        if _refusals:
+            raise ImportedServerError(_refusals[-1])
         if not callable(handler):
-            raise TypeError(f"handler must be callable, not {handler!r}")
+            raise TypeError(
+                f"HttpServer(...): the handler must be a function taking (request, response), "
+                f"not {type(handler).__name__} {handler!r}"
+            )
+        from ._checks import check_args, check_handler_call  # once per server, not at import
+
+        check_args(args, "HttpServer(...)")
+        check_handler_call(handler, args, {}, "HttpServer(...)")
+        if not isinstance(threads, bool):
+            raise TypeError(
+                f"HttpServer(...): threads must be True or False, not {threads!r}"
+                + (
+                    f" (to cap the handler threads, write maxThreads={threads!r})"
+                    if isinstance(threads, int)
+                    else ""
+                )
+            )
+        self.errorHandler = errorHandler
+        if errorHandler is not None:  # without one, requests never pass through the wrapper
+            from ._errorhandler import with_error_handler
+
+            handler = with_error_handler(handler, errorHandler)
+        if tls is None:
+            from ._auth import warn_if_exposed
+
+            warn_if_exposed(handler, host)  # basicAuth's passwords, readable on the network
         if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
             raise ValueError(f"port must be an int from 0 to 65535, not {port!r}")
         if isinstance(maxThreads, bool) or not isinstance(maxThreads, int) or maxThreads < 1:
             raise ValueError(f"maxThreads must be a positive int, not {maxThreads!r}")
+        if isinstance(maxStreams, bool) or not isinstance(maxStreams, int) or maxStreams < 1:
+            raise ValueError(f"maxStreams must be a positive int, not {maxStreams!r}")
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"workers must be a positive int, not {workers!r}")
         if fd is not None and (isinstance(fd, bool) or not isinstance(fd, int) or fd < 0):
@@ -250,6 +324,7 @@ class HttpServer:
         self.trustProxy = trustProxy
         self._trust_hops = proxy_hops(trustProxy)  # fixed at construction, like _threaded
         self._max_threads = maxThreads
+        self.maxStreams = maxStreams
         self.tls = tls
         self._zero_copy = tls is None  # os.sendfile would bypass TLS
         self._make_loop: Callable[..., Loop] = Loop
@@ -372,8 +447,11 @@ class HttpServer:
             self.maxConnections,
             self.stopTimeout,
         )
+        self._streams: Optional[Streams] = None
         if self._pool is not None:
             self._loop.pool_check = self._pool.check
+            self._streams = Streams(self.maxStreams, self._loop, self.limits.write_timeout)
+            self._loop.stop_hook = self._streams.stop
 
     def _serve_worker(self, sock: socket.socket, number: int) -> None:
         """Be worker ``number`` of a ``workers=N`` server: serve ``sock`` until SIGTERM.
@@ -400,7 +478,10 @@ class HttpServer:
         if self._stop_requested:
             raise RuntimeError("this HttpServer was stopped; make a new one")
         self._started = True
-        log.info("picohttp serving on %s (threads=%s)", self.where(), self.threads)
+        if self.block:
+            self._announce()
+        else:
+            log.info("picohttp serving on %s (threads=%s)", self.where(), self.threads)
         if self._supervisor is not None:
             self._start_workers()
         elif self.block:
@@ -429,6 +510,36 @@ class HttpServer:
     def _announce_stopping(self) -> None:
         if self._notifier is not None and not self._handed_over:
             self._notifier.send("STOPPING=1")
+
+    def _announce(self) -> None:
+        """Say where a blocking server listens, and how to stop it.
+
+        werkzeug's rule: when the application configured no logging (no
+        handler on the way to the root logger), a handler that prints the
+        bare message on stderr is added for this one logger, so ``python
+        app.py`` is never silent; otherwise the line is an ordinary INFO
+        record, shown as the application's logging decides.
+        """
+        if not listening_log.hasHandlers():
+            stream = logging.StreamHandler()  # sys.stderr
+            stream.setFormatter(logging.Formatter("%(message)s"))
+            listening_log.addHandler(stream)
+            listening_log.setLevel(INFO)
+        scheme = "http" if self.tls is None else "https"
+        try:
+            from ._urls import listening_urls
+
+            urls = (
+                self.where()  # a unix socket
+                if self._unix_path is not None
+                else "  ".join(listening_urls(self.host, self.port, scheme))
+            )
+        except ImportError:  # the standard library unreadable (privileges dropped)
+            urls = self.where()
+        on_main = threading.current_thread() is threading.main_thread()
+        listening_log.info(
+            "picohttp serving on %s  (%s)", urls, "Ctrl-C to stop" if on_main else "stop() to stop"
+        )
 
     def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (``stopTimeout``), close.
@@ -504,7 +615,9 @@ class HttpServer:
         if ident == self._loop.thread_id:
             return True
         pool = self._pool
-        return pool is not None and any(t.ident == ident for t in pool._threads)
+        if pool is not None and any(t.ident == ident for t in pool._threads):
+            return True
+        return self._streams is not None and self._streams.owns(ident)
 
     @property
     def running(self) -> bool:
@@ -551,7 +664,7 @@ class HttpServer:
             except KeyboardInterrupt:  # a second Ctrl-C: stop now
                 log.info("interrupted again: closing at once")
                 at_once = True
-                self._loop_failed()
+                self._loop_failed(interrupted=True)
             finally:
                 if wake_fd >= 0:  # the loop is gone: nothing reads its wake-up socket now
                     signal.set_wakeup_fd(previous_wake_fd)
@@ -562,7 +675,7 @@ class HttpServer:
                     self._finish(at_once)
                 except KeyboardInterrupt:
                     log.info("interrupted again: closing at once")
-                    self._loop_failed()
+                    self._loop_failed(interrupted=True)
                     self._finish(at_once=True)
         finally:
             for signum, previous in restore:
@@ -585,6 +698,15 @@ class HttpServer:
             self._announce_stopping()
             self._stop_requested = True
             self._loop.request_stop()
+            pool = self._pool
+            busy = pool.size - pool.idle if pool is not None else 0
+            if busy > 0:  # say why the stop may take a while (streams do not count)
+                log.warning(
+                    "stopping: waiting up to %.1f s for %d request(s) in progress%s",
+                    self.stopTimeout,
+                    busy,
+                    " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "",
+                )
 
         def on_hangup(signum: int, frame: Any) -> None:
             self._restart()
@@ -652,10 +774,10 @@ class HttpServer:
             pass
         successor.reap()
 
-    def _loop_failed(self) -> None:
+    def _loop_failed(self, interrupted: bool = False) -> None:
         try:
             self._socket.close()
-            self._loop._close_all()
+            self._loop._close_all(interrupted)
         except Exception:
             log.debug("cleanup after a loop failure failed", exc_info=True)
 
@@ -666,8 +788,27 @@ class HttpServer:
             # down at stop(), not a second stopTimeout of their own.
             left = 0.0 if at_once else self._loop._stop_deadline - time.monotonic()
             still = self._pool.shutdown(max(0.0, left))
-            if still:
-                log.warning("%d handler(s) still running after stop()", still)
+            if still and at_once:
+                log.warning("interrupted again: left %d handler(s) running", still)
+            elif still:
+                log.warning(
+                    "%d handler(s) still running after the %.1f s stop timeout",
+                    still,
+                    self.stopTimeout,
+                )
+        if self._streams is not None:
+            self._streams.stop()  # the loop did so at the stop, unless it failed first
+            # Stream generators see GeneratorExit at their next yield: a short
+            # wait lets their finally blocks run, without the stop waiting on them.
+            left = self._loop._stop_deadline - time.monotonic()
+            grace = 0.0 if at_once else max(0.0, min(STREAM_GRACE, left))
+            waiting = self._streams.join(grace)
+            if waiting:
+                log.info(
+                    "%d stream generator(s) still waiting for their next piece; "
+                    "left to end with the process",
+                    waiting,
+                )
         self._socket.close()
         self._remove_socket_file()
         self._stopped.set()
@@ -738,11 +879,21 @@ class HttpServer:
         if self._before_handler is not None:  # HTTPS, or behind a trusted proxy
             client = self._before_handler(request)
         try:
-            head, body, status, _ = run_handler(self.handler, self.args, request)
+            head, body, status, length = run_handler(
+                self.handler, self.args, request, prime=self._streams is None
+            )
         finally:
             spool = request._body
             if spool is not None and type(spool) is not bytes:
                 request._release()  # a body spooled to a temporary file, and its uploads
+        if type(body) is StreamBody and self._streams is not None:
+            # On a thread of its own (or a 503 past maxStreams): a stream may last for
+            # hours, and this worker goes back to the pool.
+            linger = leftover > 0 or (request._body is None and request.method not in _NO_BODY)
+            self._streams.hand_off(
+                sock, client, request, (head, body, status, length), self.handler, linger
+            )
+            return
         if access_log.isEnabledFor(INFO):
             log_access(client, request, status, body_size(body))
         writer: Optional[Writer] = None
@@ -769,24 +920,9 @@ class HttpServer:
                     return
             else:
                 writer = Writer(data[sent:], b"")
-        elif isinstance(body, StreamBody) and self._threaded:
-            # A worker may block on the iterator and on the client; the loop may not
-            # (threads=False): there a StreamWriter pulls a piece each time the socket drains.
-            try:
-                send_stream(sock, head, body, self.limits.write_timeout)
-            except OSError as exc:
-                log.debug("%s: streamed response ended early (%s)", client[0], exc)
-            except Exception:
-                # The head is out: no 500 can follow.  A reset tells the client
-                # the response is incomplete (a clean close would look complete).
-                log.exception(
-                    "streamed response to %s %s failed midway", request.method, request.uri
-                )
-                abort(sock)
-                self._close(sock)
-                return
-            sock.setblocking(False)  # back to the loop's mode for a lingering close
         else:
+            # threads=False: the loop may not block, so a StreamWriter pulls a
+            # stream's next piece each time the socket drains.
             body_writer = (
                 StreamWriter(head, body)
                 if isinstance(body, StreamBody)

@@ -9,6 +9,11 @@ Containment is decided twice, so one mistake is not enough to leak a file:
    ``os.path.realpath`` does (bottle's ``abspath`` + ``startswith`` check
    follows symlinks out of the root; neither of these does).
 Anything refused is a plain 404: the client learns nothing about the tree.
+Dot files and dot folders (any segment starting with ``.``: ``.git/``,
+``.env``) are refused too unless the application passes ``dotfiles=True``:
+a served repository or home folder must not hand out its secrets.
+A directory listing is read from the opened and checked directory
+descriptor, never from its path again (``_listing.py``).
 Only regular files are served (a FIFO or device would block or never end):
 the file is opened without blocking and checked with ``fstat``, and the same
 ``fstat`` gives the validators and the length, so they describe exactly the
@@ -26,6 +31,7 @@ pages by ``_listing.py``.
 from __future__ import annotations
 
 import io
+import logging
 import os
 import stat
 import sys
@@ -48,7 +54,7 @@ from ._target import split_target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Dict, List, Optional, Tuple, Union
+    from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
     # A regular file to send: its bytes (small files), or an open descriptor.
     Source = Union[bytes, int, None]
@@ -69,9 +75,15 @@ _OPEN_FLAGS = (
 # stat per path component, and a second still follows a "current" symlink
 # that a deployment re-points.
 _BASE_TTL = 1.0
+log = logging.getLogger("picohttp")
 _bases: Dict[str, Tuple[str, float]] = {}
 # Where /proc/self/fd/N names the file open on descriptor N.
 _PROC_FD = sys.platform.startswith("linux")
+# A directory to list: opened as one (never a FIFO or device), not inherited.
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+# Linux: a descriptor that names a file without opening it for reading (no
+# permission needed, a FIFO does not block), for a listing's symlinks.
+_O_PATH = getattr(os, "O_PATH", 0)
 _HAVE_PREAD = hasattr(os, "pread")
 
 _MESSAGES = {
@@ -205,6 +217,43 @@ def _open_path(base: str, path: str, segments: List[str]) -> Tuple[Source, os.st
     return content, info, real
 
 
+def hidden(segments: List[str]) -> bool:
+    """True if a path segment names a dot file or dot folder (``.git``, ``.env``)."""
+    for segment in segments:  # noqa: SIM110 - cheaper than any() and a generator per request
+        if segment[:1] == ".":
+            return True
+    return False
+
+
+def follow_inside(base: str) -> Callable[[int, str], Optional[os.stat_result]]:
+    """For a listing: ``follow(dir_fd, name)``, the stat of what a symlink leads to, if inside.
+
+    The link is opened relative to the directory's descriptor and the opened
+    file is checked and stat'ed, so what is shown is exactly what was checked.
+    Where the kernel cannot name an opened file (no ``/proc``, no ``O_PATH``)
+    the answer is always ``None``: a listing then leaves every symlink out
+    rather than resolve a path that could change after the check.
+    """
+
+    def follow(dir_fd: int, name: str) -> Optional[os.stat_result]:
+        if not (_PROC_FD and _O_PATH):
+            return None
+        try:
+            fd = os.open(name, _O_PATH | getattr(os, "O_CLOEXEC", 0), dir_fd=dir_fd)
+        except OSError:
+            return None  # dangling, a loop, or no permission to look
+        try:
+            if not inside(base, os.readlink(f"/proc/self/fd/{fd}")):
+                return None
+            return os.fstat(fd)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+
+    return follow
+
+
 def _release(source: Source) -> None:
     if type(source) is int:
         os.close(source)
@@ -253,6 +302,7 @@ def staticResource(
     listing: bool = False,
     cacheControl: Optional[str] = None,
     fallback: Optional[str] = None,
+    dotfiles: bool = False,
 ) -> None:
     """Serve the file that ``request.path`` names under ``staticBase``.
 
@@ -276,6 +326,11 @@ def staticResource(
     single-page apps: a missing path whose last segment has no extension
     (``/users/42``, not ``/app.js``) is answered 200 with that file, so a
     client-side route survives a reload.
+
+    ``dotfiles=True`` serves (and lists) dot files and dot folders; by
+    default any path segment starting with ``.`` (``/.git/config``,
+    ``/.env``) is a 404 and listings leave such names out, unlike
+    ``http.server`` and nginx, which serve them.
     """
     if request.method not in ("GET", "HEAD"):
         response.status = 405
@@ -288,6 +343,9 @@ def staticResource(
         _fail(response, 404)
         return
     segments = request.path
+    if not dotfiles and hidden(segments):
+        _fail(response, 404)
+        return
     try:
         source, info, path = _open(base, segments)
     except PermissionError:
@@ -302,6 +360,8 @@ def staticResource(
             return
         source = None
     except (FileNotFoundError, NotADirectoryError):
+        if not os.path.isdir(base):  # only on a miss: a found file costs nothing more
+            _warn_missing("staticBase", staticBase, base)
         if fallback is not None and "." not in segments[-1]:
             _send_fallback(request, response, base, fallback, defaultMime, cacheControl)
         else:
@@ -328,7 +388,7 @@ def staticResource(
             source = None
         if source is None:
             if listing:
-                _list_directory(request, response, directory, base)
+                _list_directory(request, response, directory, base, dotfiles)
             else:
                 _fail(response, 404)
             return
@@ -357,9 +417,37 @@ def _send_fallback(
     except (OSError, ValueError):
         source = None
     if source is None:  # missing, or a directory: the app's index is a file
+        if os.path.isdir(base):
+            _warn_missing("fallback", fallback, os.path.join(base, *segments))
         _fail(response, 404)
         return
     _send_file(request, response, base, segments, path, source, info, default_mime, cache_control)
+
+
+_warned_missing: Set[str] = set()
+
+
+def _warn_missing(keyword: str, given: str, resolved: str) -> None:
+    """A WARNING, once per path, that a staticBase or fallback does not exist.
+
+    A relative staticBase resolves against the working directory, so an app
+    started from another folder would otherwise answer 404 to everything
+    without a word; the absolute path says where it looked.
+    """
+    if resolved in _warned_missing:
+        return
+    _warned_missing.add(resolved)
+    if keyword == "staticBase":
+        why = f"a relative staticBase is resolved against the working directory, {os.getcwd()}"
+    else:
+        why = "a fallback is a file under staticBase"
+    log.warning(
+        "staticResource: %s=%r is %s, which does not exist (%s): requests for it answer 404",
+        keyword,
+        given,
+        resolved,
+        why,
+    )
 
 
 def _redirect_to_slash(request: HttpRequest, response: HttpResponse) -> None:
@@ -373,18 +461,37 @@ def _redirect_to_slash(request: HttpRequest, response: HttpResponse) -> None:
 
 
 def _list_directory(
-    request: HttpRequest, response: HttpResponse, directory: str, base: str
+    request: HttpRequest, response: HttpResponse, directory: str, base: str, dotfiles: bool
 ) -> None:
+    """The listing of ``directory``, read from a descriptor checked to lie under ``base``.
+
+    The path was checked when the request was resolved, but it may have been
+    swapped for a symlink since: the directory opened here is checked again
+    (the kernel names it) and is the one read, whatever the path says later.
+    """
     from ._listing import render_listing  # lazily: only listing servers need it
 
     try:
-        page = render_listing(directory, "/" + "/".join(request.path), base)
+        fd = os.open(directory, _DIR_FLAGS)
     except PermissionError:
         _fail(response, 403)
         return
     except OSError:
         _fail(response, 404)
         return
+    try:
+        if not inside(base, _opened_path(fd, directory)):
+            _fail(response, 404)  # swapped for a way out since the check
+            return
+        page = render_listing(fd, "/" + "/".join(request.path), follow_inside(base), dotfiles)
+    except PermissionError:
+        _fail(response, 403)
+        return
+    except OSError:
+        _fail(response, 404)
+        return
+    finally:
+        os.close(fd)
     response.headers["Content-Type"] = "text/html; charset=utf-8"
     response.data = page
 

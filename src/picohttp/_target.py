@@ -14,7 +14,7 @@ from __future__ import annotations
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Dict, List, Tuple
+    from typing import List, Optional, Tuple
 
 
 _HEXDIGITS = "0123456789abcdefABCDEF"
@@ -46,9 +46,46 @@ def unquote(text: str, plus: bool = False, errors: str = "replace") -> str:
     return b"".join(out).decode("utf-8", errors)
 
 
-def parse_query(raw: str) -> Dict[str, str]:
+class QueryDict(dict):  # type: ignore[type-arg]  # dict[str, str]
+    """``request.query``: the spec's ``dict`` (the last value sent for a name wins).
+
+    ``getlist(name)`` gives every value sent under ``name`` (``?t=1&t=2`` ->
+    ``["1", "2"]``), in order, or ``[]``.  The query string is kept and read
+    again only when ``getlist`` is called, so a request pays nothing for it.
+    """
+
+    # The query string as sent; unset (no __init__, so making one costs what a
+    # dict costs) when the dict was not parsed from one.
+    __slots__ = ("raw",)
+
+    raw: str
+
+    def getlist(self, name: str) -> List[str]:
+        """Every value sent under ``name``, in the order sent."""
+        raw: Optional[str] = getattr(self, "raw", None)
+        if raw is None or name not in self:
+            # Built by hand (or the name was added after parsing): one value per name.
+            return [self[name]] if name in self else []
+        values = []
+        for piece in raw.split("&"):
+            if piece:
+                key, _, value = piece.partition("=")
+                if unquote(key, True) == name:
+                    values.append(unquote(value, True))
+        return values or [self[name]]  # or a name the handler added itself
+
+    def copy(self) -> QueryDict:
+        copied = QueryDict(self)
+        raw = getattr(self, "raw", None)
+        if raw is not None:
+            copied.raw = raw
+        return copied
+
+
+def parse_query(raw: str) -> QueryDict:
     """``a=1&b=&c`` -> ``{"a": "1", "b": "", "c": ""}``; the last repeat wins."""
-    query: Dict[str, str] = {}
+    query = QueryDict()
+    query.raw = raw
     for piece in raw.split("&"):
         if piece:
             name, _, value = piece.partition("=")
@@ -73,7 +110,7 @@ def split_target(target: str) -> Tuple[str, str]:
     return path, query
 
 
-def parse_target(target: str) -> Tuple[List[str], Dict[str, str]]:
+def parse_target(target: str) -> Tuple[List[str], QueryDict]:
     """Split a request target into the spec's ``path`` list and ``query`` dict.
 
     ``/`` -> ``[""]``, ``/a/b`` -> ``["a", "b"]``, ``/a/`` -> ``["a", ""]``.
@@ -87,4 +124,4 @@ def parse_target(target: str) -> Tuple[List[str], Dict[str, str]]:
         ]
     else:
         segments = raw_path[1:].split("/")
-    return segments, (parse_query(raw_query) if raw_query else {})
+    return segments, (parse_query(raw_query) if raw_query else QueryDict())

@@ -107,7 +107,8 @@ class Client:
 
     ``Client(handler, *args)`` takes what ``HttpServer(port, handler, args)``
     takes.  Keywords: ``client`` (the ``request.client`` address the handler
-    sees, default ``("127.0.0.1", 50000)``) and the request limits of
+    sees, default ``("127.0.0.1", 50000)``), ``errorHandler`` (as
+    ``HttpServer``'s) and the request limits of
     ``HttpServer`` (``maxRequestLine``, ``maxHeaderBytes``, ``maxHeaders``,
     ``maxBody``).  Requests are sent as ``HTTP/1.1`` with ``Host: localhost``,
     as curl and requests send them.
@@ -118,10 +119,15 @@ class Client:
         handler: Handler,
         *args: Any,
         client: Tuple[str, int] = ("127.0.0.1", 50000),
+        errorHandler: Optional[Handler] = None,
         **limits: int,
     ) -> None:
         if not callable(handler):
             raise TypeError(f"handler must be callable, not {handler!r}")
+        if errorHandler is not None:  # as HttpServer(errorHandler=...) does
+            from ._errorhandler import with_error_handler
+
+            handler = with_error_handler(handler, errorHandler)
         unknown = sorted(set(limits) - set(_LIMIT_NAMES))
         if unknown:
             raise TypeError(f"unknown Client keyword(s): {', '.join(unknown)}")
@@ -132,36 +138,107 @@ class Client:
 
     # -- the verbs ---------------------------------------------------------------
 
-    def get(self, target: str, headers: HeaderInput = None, data: Any = None) -> TestResponse:
+    def get(
+        self,
+        target: str,
+        headers: HeaderInput = None,
+        data: Any = None,
+        *,
+        json: Any = None,
+        cookies: Optional[Mapping[str, str]] = None,
+        auth: Optional[Tuple[str, str]] = None,
+    ) -> TestResponse:
         """``GET target``."""
-        return self.request("GET", target, headers, data)
+        return self.request("GET", target, headers, data, json=json, cookies=cookies, auth=auth)
 
-    def head(self, target: str, headers: HeaderInput = None, data: Any = None) -> TestResponse:
+    def head(
+        self,
+        target: str,
+        headers: HeaderInput = None,
+        data: Any = None,
+        *,
+        json: Any = None,
+        cookies: Optional[Mapping[str, str]] = None,
+        auth: Optional[Tuple[str, str]] = None,
+    ) -> TestResponse:
         """``HEAD target``: the headers of the would-be GET, an empty body."""
-        return self.request("HEAD", target, headers, data)
+        return self.request("HEAD", target, headers, data, json=json, cookies=cookies, auth=auth)
 
-    def options(self, target: str, headers: HeaderInput = None, data: Any = None) -> TestResponse:
+    def options(
+        self,
+        target: str,
+        headers: HeaderInput = None,
+        data: Any = None,
+        *,
+        json: Any = None,
+        cookies: Optional[Mapping[str, str]] = None,
+        auth: Optional[Tuple[str, str]] = None,
+    ) -> TestResponse:
         """``OPTIONS target``."""
-        return self.request("OPTIONS", target, headers, data)
+        return self.request("OPTIONS", target, headers, data, json=json, cookies=cookies, auth=auth)
 
-    def delete(self, target: str, headers: HeaderInput = None, data: Any = None) -> TestResponse:
+    def delete(
+        self,
+        target: str,
+        headers: HeaderInput = None,
+        data: Any = None,
+        *,
+        json: Any = None,
+        cookies: Optional[Mapping[str, str]] = None,
+        auth: Optional[Tuple[str, str]] = None,
+    ) -> TestResponse:
         """``DELETE target``."""
-        return self.request("DELETE", target, headers, data)
+        return self.request("DELETE", target, headers, data, json=json, cookies=cookies, auth=auth)
 
-    def post(self, target: str, headers: HeaderInput = None, data: Any = None) -> TestResponse:
+    def post(
+        self,
+        target: str,
+        headers: HeaderInput = None,
+        data: Any = None,
+        *,
+        json: Any = None,
+        cookies: Optional[Mapping[str, str]] = None,
+        auth: Optional[Tuple[str, str]] = None,
+    ) -> TestResponse:
         """``POST target`` with ``data`` as the body (see ``request``)."""
-        return self.request("POST", target, headers, data)
+        return self.request("POST", target, headers, data, json=json, cookies=cookies, auth=auth)
 
-    def put(self, target: str, headers: HeaderInput = None, data: Any = None) -> TestResponse:
+    def put(
+        self,
+        target: str,
+        headers: HeaderInput = None,
+        data: Any = None,
+        *,
+        json: Any = None,
+        cookies: Optional[Mapping[str, str]] = None,
+        auth: Optional[Tuple[str, str]] = None,
+    ) -> TestResponse:
         """``PUT target`` with ``data`` as the body (see ``request``)."""
-        return self.request("PUT", target, headers, data)
+        return self.request("PUT", target, headers, data, json=json, cookies=cookies, auth=auth)
 
-    def patch(self, target: str, headers: HeaderInput = None, data: Any = None) -> TestResponse:
+    def patch(
+        self,
+        target: str,
+        headers: HeaderInput = None,
+        data: Any = None,
+        *,
+        json: Any = None,
+        cookies: Optional[Mapping[str, str]] = None,
+        auth: Optional[Tuple[str, str]] = None,
+    ) -> TestResponse:
         """``PATCH target`` with ``data`` as the body (see ``request``)."""
-        return self.request("PATCH", target, headers, data)
+        return self.request("PATCH", target, headers, data, json=json, cookies=cookies, auth=auth)
 
     def request(
-        self, method: str, target: str, headers: HeaderInput = None, data: Any = None
+        self,
+        method: str,
+        target: str,
+        headers: HeaderInput = None,
+        data: Any = None,
+        *,
+        json: Any = None,
+        cookies: Optional[Mapping[str, str]] = None,
+        auth: Optional[Tuple[str, str]] = None,
     ) -> TestResponse:
         """Send one request and return the response.
 
@@ -170,14 +247,27 @@ class Client:
         ``headers``: a dict or a list of ``(name, value)`` pairs.  ``data``:
         ``str`` (sent as UTF-8), bytes, or a ``dict``/``list`` (sent as JSON
         with ``Content-Type: application/json``); ``Content-Length`` is added
-        unless ``headers`` has one (or a Transfer-Encoding).
+        unless ``headers`` has one (or a Transfer-Encoding).  ``json``: any
+        JSON value sent as the body (instead of ``data``), with that
+        Content-Type.  ``cookies``: a dict sent as the ``Cookie`` field.
+        ``auth``: ``(name, password)`` sent as Basic ``Authorization``.
         """
-        return self.send(self.build(method, target, headers, data))
+        return self.send(
+            self.build(method, target, headers, data, json=json, cookies=cookies, auth=auth)
+        )
 
     # -- bytes in, bytes out -----------------------------------------------------
 
     def build(
-        self, method: str, target: str, headers: HeaderInput = None, data: Any = None
+        self,
+        method: str,
+        target: str,
+        headers: HeaderInput = None,
+        data: Any = None,
+        *,
+        json: Any = None,
+        cookies: Optional[Mapping[str, str]] = None,
+        auth: Optional[Tuple[str, str]] = None,
     ) -> bytes:
         """The exact bytes ``request`` sends for these arguments (also usable over a socket)."""
         from urllib.parse import quote
@@ -186,10 +276,20 @@ class Client:
         if headers is not None:
             items = headers.items() if isinstance(headers, collections.abc.Mapping) else headers
             fields = [(str(name), str(value)) for name, value in items]
+        if json is not None:
+            if data is not None:
+                raise TypeError("give the body as data= or json=, not both")
+            data = _json.dumps(json).encode("utf-8")
         names = {name.lower() for name, _ in fields}
         body = _encode_body(data)
-        if isinstance(data, (dict, list)) and "content-type" not in names:
+        if (json is not None or isinstance(data, (dict, list))) and "content-type" not in names:
             fields.append(("Content-Type", "application/json"))
+        if cookies:
+            fields.append(
+                ("Cookie", "; ".join(f"{name}={value}" for name, value in cookies.items()))
+            )
+        if auth is not None:
+            fields.append(("Authorization", _basic(auth)))
         if "host" not in names:
             fields.insert(0, ("Host", "localhost"))
         if body is not None and not names & {"content-length", "transfer-encoding"}:
@@ -227,6 +327,13 @@ class Client:
             request._release()  # a spooled body and its uploads' temporary files
         log_access(self.client, request, status, body_size(body))
         return TestResponse(head + _read_body(body))
+
+
+def _basic(auth: Tuple[str, str]) -> str:
+    import base64
+
+    name, password = auth
+    return "Basic " + base64.b64encode(f"{name}:{password}".encode()).decode("ascii")
 
 
 def _encode_body(data: Any) -> Optional[bytes]:

@@ -147,3 +147,38 @@ def test_console_script_serves(installed: Dict[str, Path], tmp_path: Path) -> No
         [str(installed["python"]), "-m", "picohttp", "--help"], env=clean_env(), cwd=tmp_path
     )
     assert "--directory" in module.stdout
+
+
+def test_the_readme_first_handler_runs_as_written_after_the_install(
+    installed: Dict[str, Path], tmp_path: Path
+) -> None:
+    """README.md: "Save this as hello.py and run python hello.py", with the installed python."""
+    readme = (ROOT / "README.md").read_text()
+    assert "pip install .\n" in readme  # the install line the README gives
+    code = readme.split("Save this as `hello.py`", 1)[1].split("```python\n", 1)[1]
+    code = code.split("```", 1)[0]
+    port = free_port()
+    (tmp_path / "hello.py").write_text(code.replace("8080", str(port)))
+    process = subprocess.Popen(
+        [str(installed["python"]), "hello.py"],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        line = process.stderr.readline()  # where it listens, before it serves
+        assert line.startswith(f"picohttp serving on http://127.0.0.1:{port}/"), line
+        assert "(Ctrl-C to stop)" in line
+        status, _, body = parse_response(exchange(port, b"GET /hello HTTP/1.0\r\n\r\n"))
+        assert (status, body) == (200, b"Hello world!")
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=10)
+        assert process.returncode == 0
+        assert "Traceback" not in stderr
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=10)

@@ -139,13 +139,12 @@ def test_a_client_that_leaves_stops_the_generator_and_frees_the_worker(threads, 
     assert not caplog.records  # a client leaving is a normal event, not an error
 
 
-@pytest.mark.parametrize(
-    "options",
-    [{"threads": True, "maxThreads": 1}, {"threads": False}],
-    ids=["one-worker-thread", "sequential"],
-)
-def test_a_waiting_stream_holds_its_worker_thread_or_the_sequential_server(options):
-    """Why an event stream needs ``threads=True`` and a ``maxThreads`` sized for it."""
+def test_a_waiting_stream_holds_the_sequential_server_but_not_a_worker_thread(threads):
+    """threads=False: the loop runs the generator, so a waiting one holds the server.
+
+    threads=True: the stream has a thread of its own, so even the one worker of
+    a ``maxThreads=1`` server answers the next request while the stream waits.
+    """
     release = threading.Event()
 
     def handler(request: Any, response: Any) -> None:
@@ -160,22 +159,27 @@ def test_a_waiting_stream_holds_its_worker_thread_or_the_sequential_server(optio
 
         response.data = pieces()
 
-    with serving(handler, **options) as server:
+    options = {"maxThreads": 1} if threads else {}
+    with serving(handler, threads=threads, **options) as server:
         stream = connect(server.port)
-        stream.sendall(b"GET /stream HTTP/1.0\r\n\r\n")
-        read_until(stream, bytearray(), b"open\n")
         waiting = connect(server.port)
-        waiting.sendall(HELLO)
-        waiting.settimeout(0.3)
-        # The one thread streams (or, threads=False, the loop runs the generator):
-        # the request waits until the generator moves on.
-        with pytest.raises(socket.timeout):
-            waiting.recv(1)
-        release.set()
-        waiting.settimeout(10)
-        answer = bytearray()
-        while chunk := waiting.recv(65536):
-            answer += chunk
-        assert parse_response(bytes(answer))[2] == b"hello"
-        stream.close()
-        waiting.close()
+        try:
+            stream.sendall(b"GET /stream HTTP/1.0\r\n\r\n")
+            read_until(stream, bytearray(), b"open\n")
+            waiting.sendall(HELLO)
+            if not threads:
+                # The request waits until the generator moves on.
+                waiting.settimeout(0.3)
+                with pytest.raises(socket.timeout):
+                    waiting.recv(1)
+                release.set()
+            waiting.settimeout(10)
+            answer = bytearray()
+            while chunk := waiting.recv(65536):
+                answer += chunk
+            assert parse_response(bytes(answer))[2] == b"hello"
+            assert not release.is_set() or not threads
+        finally:
+            release.set()
+            stream.close()
+            waiting.close()

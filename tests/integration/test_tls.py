@@ -334,9 +334,9 @@ def test_a_reset_during_the_handshake(https: Tuple[picohttp.HttpServer, str], ce
 
 def test_tls_must_be_a_server_context(certs: Certs) -> None:
     with pytest.raises(TypeError, match=r"ssl\.SSLContext"):
-        picohttp.HttpServer(0, app, start=False, tls="server.pem")  # type: ignore[arg-type]
+        picohttp.HttpServer(0, app, ("site",), start=False, tls="server.pem")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="PROTOCOL_TLS_SERVER"):
-        picohttp.HttpServer(0, app, start=False, tls=certs.client_context())
+        picohttp.HttpServer(0, app, ("site",), start=False, tls=certs.client_context())
 
 
 def test_plain_servers_do_not_import_ssl() -> None:
@@ -408,7 +408,8 @@ def test_command_line_bad_certificate_file(tmp_path: Path) -> None:
         [PYTHON, "-m", "picohttp", "-p", "0", "--certfile", str(bad)],
         env=python_env(), capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert result.returncode == 1
+    assert result.returncode == 2  # a bad argument: argparse's status and its usage line
+    assert "picohttp: error: cannot use" in result.stderr
     assert "bad.pem" in result.stderr and "Traceback" not in result.stderr
 
 

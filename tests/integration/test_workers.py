@@ -280,7 +280,7 @@ def test_stop_lets_a_request_in_flight_finish_within_stop_timeout(start_app: Sta
         status, _, err = app.stop(signal.SIGTERM)
     assert time.monotonic() - started < 15
     assert status == 0, err
-    assert "still running after stop()" in err  # the worker waited stopTimeout, then gave up
+    assert "still running after the 1.0 s stop timeout" in err  # the worker waited, then gave up
     assert not [pid for pid in workers if alive(pid)]
 
 

@@ -25,7 +25,7 @@ from typing import Any, Iterator, List, Optional, Tuple
 
 import pytest
 
-from picohttp import _cli
+from picohttp import _urls
 from support import PYTHON, exchange, free_port, parse_response, python_env, wait_for_port
 
 CURL = shutil.which("curl")
@@ -318,7 +318,7 @@ def test_help_lists_the_new_switches() -> None:
 
 
 def test_port_zero_on_every_interface_prints_urls_that_work(folder: Path) -> None:
-    with running(["-p", "0", "-q"], folder) as child:
+    with running(["-p", "0", "-q", "--bind", "::"], folder) as child:
         line = child.wait_for(r"^picohttp serving .*$")[0]
         urls = URL.findall(line)
         assert urls, line
@@ -338,18 +338,18 @@ def test_port_zero_on_every_interface_prints_urls_that_work(folder: Path) -> Non
 
 
 def test_url_rules() -> None:
-    any_v4 = _cli._urls("0.0.0.0", 8000)
+    any_v4 = _urls.listening_urls("0.0.0.0", 8000)
     assert any_v4[0] == "http://127.0.0.1:8000/"
     assert all("[" not in url for url in any_v4)  # an IPv4-only socket takes no IPv6
     for host in (None, "", "::", "0.0.0.0"):
-        urls = _cli._urls(host, 8000)
+        urls = _urls.listening_urls(host, 8000)
         assert urls[0] == "http://127.0.0.1:8000/"
         assert not any("0.0.0.0" in url or "[::]" in url for url in urls)
         assert len(urls) == len(set(urls))
-    assert _cli._urls("127.0.0.1", 81) == ["http://127.0.0.1:81/"]
-    assert _cli._urls("::1", 82) == ["http://[::1]:82/"]
-    assert _cli._urls("localhost", 83) == ["http://localhost:83/"]
-    for address in _cli._lan_addresses(ipv6=True):
+    assert _urls.listening_urls("127.0.0.1", 81) == ["http://127.0.0.1:81/"]
+    assert _urls.listening_urls("::1", 82) == ["http://[::1]:82/"]
+    assert _urls.listening_urls("localhost", 83) == ["http://localhost:83/"]
+    for address in _urls.lan_addresses(ipv6=True):
         parsed = ipaddress.ip_address(address)
         assert not (parsed.is_loopback or parsed.is_link_local or parsed.is_unspecified)
         # each is an address of this machine: it can be bound

@@ -418,8 +418,8 @@ def test_listing_hides_dotfiles_and_has_no_parent_link_at_the_root(site):
         assert ".hidden" not in page and 'href="../"' not in page
         assert 'href="sub%20dir/"' in page and 'href="data.bin"' in page
         assert "escape.txt" not in page  # a symlink out of the base: it would 404
-        # hidden from the index, still served by name (as nginx does)
-        assert get(server, "/.hidden").status_code == 200
+        # hidden from the index, and not served by name either (unlike nginx)
+        assert get(server, "/.hidden").status_code == 404
 
 
 def test_command_line_directory_mode_lists(site):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -115,10 +116,24 @@ def test_empty_query_is_an_empty_dict() -> None:
     assert parse_target("/p") == (["p"], {})
 
 
-def test_query_is_a_plain_dict_of_str() -> None:
+def test_query_is_a_dict_of_str() -> None:
     _, query = parse_target("/?a=1")
-    assert type(query) is dict
+    # A dict subclass only for getlist: json.dumps and dict() treat it as the spec's dict.
+    assert isinstance(query, dict) and json.dumps(query) == '{"a": "1"}'
     assert all(type(k) is str and type(v) is str for k, v in query.items())
+
+
+def test_query_getlist_gives_every_value_in_order() -> None:
+    _, query = parse_target("/?t=1&x&t=2&t=a%20b+c&u=&t=")
+    assert query == {"t": "", "x": "", "u": ""}  # the last value wins, as the spec's dict
+    assert query.getlist("t") == ["1", "2", "a b c", ""]
+    assert query.getlist("x") == [""]
+    assert query.getlist("missing") == []
+    assert parse_target("/p")[1].getlist("t") == []  # no query string: still a QueryDict
+    copied = query.copy()
+    assert copied.getlist("t") == ["1", "2", "a b c", ""]
+    query["added"] = "by the handler"
+    assert query.getlist("added") == ["by the handler"]
 
 
 def test_unquote() -> None:

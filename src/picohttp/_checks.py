@@ -1,0 +1,87 @@
+"""Mistakes caught where an application is put together, not at its first request.
+
+A handler that cannot take ``(request, response, *args)``, ``args`` given as
+a string, a misspelled keyword for a mounted handler: each would otherwise be
+accepted at start and become a 500 on every request.  These checks run once,
+when a server is made or a handler mounted; ``inspect`` is imported only then,
+so ``import picohttp`` stays fast.
+"""
+
+from __future__ import annotations
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Any, Callable, Dict, Sequence
+
+
+def describe(handler: Any) -> str:
+    """A handler's name as a user wrote it: ``requestHandler``, ``staticResource``."""
+    target = getattr(handler, "func", handler)  # functools.partial
+    name = getattr(target, "__qualname__", None)
+    return str(name).rpartition("<locals>.")[2] if name else repr(handler)
+
+
+def check_handler_call(
+    handler: Callable[..., Any],
+    args: Sequence[Any],
+    kwargs: Dict[str, Any],
+    where: str,
+) -> None:
+    """Raise ``TypeError`` unless ``handler(request, response, *args, **kwargs)`` would bind.
+
+    ``where`` names the call that passes them (``"HttpServer(...)"``,
+    ``"mount('/static', ...)"``), so the message says what to change.  A
+    callable whose signature Python cannot tell (some builtins) is let through.
+    """
+    try:
+        import inspect
+    except ImportError:  # the standard library unreadable (privileges dropped): skip the check
+        return
+    try:
+        signature = inspect.signature(handler)
+    except (TypeError, ValueError):
+        return
+    try:
+        signature.bind(None, None, *args, **kwargs)
+    except TypeError as exc:
+        hint = _spelling_hint(signature, kwargs)
+        given = ["request", "response", *(repr(a) for a in args)]
+        given += [f"{name}={value!r}" for name, value in kwargs.items()]
+        raise TypeError(
+            f"{where}: {describe(handler)}{_plain(signature)} cannot be called as "
+            f"{describe(handler)}({', '.join(given)}): {exc}{hint}. A handler takes "
+            "(request, response), then one parameter for each item of args"
+            + (", and the keywords given to mount()" if kwargs else "")
+        ) from None
+
+
+def _plain(signature: Any) -> str:
+    """A signature without its annotations: ``(request, response, staticBase='')``."""
+    empty = signature.empty
+    parameters = [p.replace(annotation=empty) for p in signature.parameters.values()]
+    return str(signature.replace(parameters=parameters, return_annotation=empty))
+
+
+def _spelling_hint(signature: Any, kwargs: Dict[str, Any]) -> str:
+    """``" (did you mean staticBase?)"`` for a keyword the handler does not have."""
+    import difflib
+
+    names = list(signature.parameters)
+    for name in kwargs:
+        if name not in signature.parameters:
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+            if not close:
+                lowered = {n.lower(): n for n in names}
+                close = [lowered[name.lower()]] if name.lower() in lowered else []
+            if close:
+                return f" (did you mean {close[0]}={kwargs[name]!r}?)"
+    return ""
+
+
+def check_args(args: Any, where: str) -> None:
+    """Refuse ``args`` that is not a tuple or a list: ``args="site"`` means ``("site",)``."""
+    if not isinstance(args, (tuple, list)):
+        raise TypeError(
+            f"{where}: args must be a tuple or a list, not {type(args).__name__} {args!r}: "
+            f"for one argument write args=({args!r},)"
+        )

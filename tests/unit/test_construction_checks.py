@@ -1,0 +1,133 @@
+"""Mistakes refused where the application is put together, each with the fix in its message.
+
+Each of these used to be accepted at start and become a 500 on every request
+(``args="site"``, a handler with the wrong parameters, a misspelled ``mount``
+keyword) or to mean something else silently (``threads=4``, ``/u/<id>``).
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+
+import pytest
+
+import picohttp
+from support import free_port
+
+
+def handler(request: picohttp.HttpRequest, response: picohttp.HttpResponse) -> None:
+    response.data = "ok"
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def refused(error: type, **keywords: object) -> str:
+    """Make an HttpServer that must fail with ``error`` before binding its port."""
+    port = free_port()
+    keywords.setdefault("handler", handler)
+    with pytest.raises(error) as caught:  # type: ignore[call-overload]
+        picohttp.HttpServer(port, host="127.0.0.1", start=False, **keywords)
+    assert port_is_free(port), "the server bound its port before refusing"
+    return str(caught.value)
+
+
+def test_args_as_a_string_says_to_write_a_tuple() -> None:
+    message = refused(TypeError, handler=picohttp.staticResource, args="site")
+    assert "args must be a tuple or a list, not str 'site'" in message
+    assert "args=('site',)" in message
+
+
+def test_args_as_a_list_or_tuple_is_accepted() -> None:
+    for args in (["site"], ("site",)):
+        server = picohttp.HttpServer(0, picohttp.staticResource, args=args, start=False)
+        server.stop()
+
+
+def test_a_handler_that_is_not_callable() -> None:
+    message = refused(TypeError, handler="site")
+    assert "the handler must be a function taking (request, response)" in message
+
+
+def test_a_handler_that_cannot_take_the_args() -> None:
+    message = refused(TypeError, args=("data.json", {}))
+    assert "handler(request, response) cannot be called as" in message
+    assert "handler(request, response, 'data.json', {})" in message
+    assert "one parameter for each item of args" in message
+
+
+def test_a_handler_with_too_few_parameters() -> None:
+    def one(request):  # type: ignore[no-untyped-def]
+        pass
+
+    message = refused(TypeError, handler=one)
+    assert "one(request) cannot be called as one(request, response)" in message
+
+
+def test_handlers_that_bind_are_accepted() -> None:
+    """The spec's shapes, a partial, a Router, the wrappers: all still construct."""
+
+    def rest(request, response, dataFileName, dataDict):  # type: ignore[no-untyped-def]
+        pass
+
+    def anything(*args):  # type: ignore[no-untyped-def]
+        pass
+
+    cases = [
+        (handler, ()),
+        (rest, ("test.json", {})),
+        (anything, (1, 2, 3)),
+        (functools.partial(picohttp.staticResource, staticBase="site"), ()),
+        (picohttp.staticResource, ("site", "index.html", "text/plain")),
+        (picohttp.Router(), ()),
+        (picohttp.cors(handler), ()),
+        (print, ()),  # a builtin whose signature may be unknown: the call decides
+    ]
+    for function, args in cases:
+        picohttp.HttpServer(0, function, args=args, start=False, host="127.0.0.1").stop()
+
+
+def test_threads_must_be_a_bool() -> None:
+    message = refused(TypeError, threads=4)
+    assert "threads must be True or False, not 4" in message
+    assert "maxThreads=4" in message
+    assert "maxThreads" not in refused(TypeError, threads="yes")
+
+
+def test_a_flask_style_route_names_the_picohttp_form() -> None:
+    router = picohttp.Router()
+    with pytest.raises(ValueError) as caught:
+
+        @router.route("GET", "/u/<id>")
+        def user(request, response, id):  # type: ignore[no-untyped-def]
+            pass
+
+    assert "Flask's form" in str(caught.value) and "{id}" in str(caught.value)
+    with pytest.raises(ValueError, match=r"\{path:rest\}"):
+        router.route("GET", "/files/<path:rest>")(handler)
+    assert router.routes() == []
+
+
+def test_a_misspelled_mount_keyword_suggests_the_right_one() -> None:
+    router = picohttp.Router()
+    with pytest.raises(TypeError) as caught:
+        router.mount("/static", picohttp.staticResource, staticbase="site")
+    message = str(caught.value)
+    assert message.startswith("mount('/static', ...): staticResource(request, response,")
+    assert "unexpected keyword argument 'staticbase'" in message
+    assert "did you mean staticBase='site'?" in message
+    with pytest.raises(TypeError, match="did you mean cacheControl"):
+        router.mount("/static", picohttp.staticResource, cache_control="no-cache")
+    with pytest.raises(TypeError, match="too many positional arguments"):
+        router.mount("/static", picohttp.staticResource, "a", "b", "c", "d")
+    with pytest.raises(TypeError, match="missing a required argument: 'prefix'"):
+        router.mount("/static", lambda request, response, prefix: None)
+    router.mount("/static", picohttp.staticResource, staticBase="site", listing=True)
+    router.mount("/api", picohttp.Router())
