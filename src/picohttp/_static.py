@@ -30,6 +30,7 @@ pages by ``_listing.py``.
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
@@ -97,6 +98,22 @@ _MESSAGES = {
 def _fail(response: HttpResponse, status: int) -> None:
     response.status = status
     response.data = _MESSAGES[status]
+
+
+#: The machine, not the path: no descriptor or memory left to open with.
+_STARVED = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS))
+
+
+def _fail_open(response: HttpResponse, exc: Exception) -> None:
+    """A file or folder that could not be opened: 404, or 503 when the machine is out of
+    descriptors or memory (the file is there; a moment later it will open), logged once."""
+    if getattr(exc, "errno", None) not in _STARVED:
+        _fail(response, 404)
+        return
+    log.warning("static file not opened (%s); answered 503", exc)
+    response.status = 503
+    response.headers["Retry-After"] = "1"
+    response.data = "503 Service Unavailable: the server is out of resources; try again shortly\n"
 
 
 def safe_join(base: str, segments: List[str]) -> Optional[str]:
@@ -339,8 +356,8 @@ def staticResource(
         return
     try:
         base = _real_base(staticBase)
-    except OSError:
-        _fail(response, 404)
+    except OSError as exc:
+        _fail_open(response, exc)
         return
     segments = request.path
     if not dotfiles and hidden(segments):
@@ -367,8 +384,8 @@ def staticResource(
         else:
             _fail(response, 404)
         return
-    except (OSError, ValueError):
-        _fail(response, 404)
+    except (OSError, ValueError) as exc:
+        _fail_open(response, exc)
         return
     if source is None:
         if not stat.S_ISDIR(info.st_mode):
@@ -384,7 +401,12 @@ def staticResource(
         except PermissionError:
             _fail(response, 403)
             return
-        except (OSError, ValueError):
+        except OSError as exc:
+            if exc.errno in _STARVED:  # not "no index": no descriptor to look with
+                _fail_open(response, exc)
+                return
+            source = None
+        except ValueError:
             source = None
         if source is None:
             if listing:
@@ -476,8 +498,8 @@ def _list_directory(
     except PermissionError:
         _fail(response, 403)
         return
-    except OSError:
-        _fail(response, 404)
+    except OSError as exc:
+        _fail_open(response, exc)
         return
     try:
         if not inside(base, _opened_path(fd, directory)):
