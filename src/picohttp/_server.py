@@ -69,6 +69,8 @@ log = logging.getLogger("picohttp")
 listening_log = logging.getLogger("picohttp.listening")
 
 _UNSET: Any = object()
+#: Seconds after Ctrl-C or SIGTERM before a stop still waiting for handlers says so.
+SAY_WAITING_AFTER = 0.5
 _NO_BODY = frozenset(("GET", "HEAD"))  # methods whose unframed extra bytes are no body
 
 
@@ -698,14 +700,22 @@ class HttpServer:
             self._announce_stopping()
             self._stop_requested = True
             self._loop.request_stop()
-            pool = self._pool
-            busy = pool.size - pool.idle if pool is not None else 0
-            if busy > 0:  # say why the stop may take a while (streams do not count)
+            if self._pool is not None:
+                # Say why the stop may take a while, if it still waits a moment later:
+                # a worker that is just closing its answer is no request in progress.
+                hint = " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else ""
+                timer = threading.Timer(SAY_WAITING_AFTER, say_waiting, args=(self._pool, hint))
+                timer.daemon = True
+                timer.start()
+
+        def say_waiting(pool: WorkerPool, hint: str) -> None:
+            busy = pool.size - pool.idle  # streams do not count: a stop ends them at once
+            if busy > 0 and len(interrupted) == 1 and not self._stopped.is_set():
                 log.warning(
                     "stopping: waiting up to %.1f s for %d request(s) in progress%s",
                     self.stopTimeout,
                     busy,
-                    " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "",
+                    hint,
                 )
 
         def on_hangup(signum: int, frame: Any) -> None:
