@@ -443,7 +443,7 @@ def parse_request(
         end < 0
         or end > limits.max_header_bytes
         or data[0] in b"\r\n"
-        or data.find(b"\n\n", 0, end) >= 0
+        or data.find(b"\n\n", 0, end + 1) >= 0  # an LF-LF end before (or ending at) this one
     ):
         return None  # incomplete, over a limit, bare-LF ends or leading blank lines
     request, framing = _make_request(data[: end + 1], limits, client)
