@@ -446,7 +446,15 @@ def parse_request(
         or data.find(b"\n\n", 0, end) >= 0
     ):
         return None  # incomplete, over a limit, bare-LF ends or leading blank lines
-    request, framing = _make_request(data[: end + 1], limits, client)
+    try:
+        request, framing = _make_request(data[: end + 1], limits, client)
+    except RemoteProtocolError:
+        # In LF LF CR LF the head ended at the LF LF, one byte before ``end``: the
+        # "head" given was one line too long.  Checked here, on the error path
+        # only, so that a plain GET pays nothing for it.
+        if data[end - 1 : end] == b"\n":
+            return None
+        raise
     available = len(data) - end - 3
     if framing is _HOST_ONLY or (framing is _NO_FRAMING and request.protocol == "HTTP/1.0"):
         return request, available
