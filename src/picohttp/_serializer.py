@@ -76,6 +76,10 @@ _FRAMING = frozenset(("content-length", "connection", "transfer-encoding"))
 _TEXT_TYPES = ("text/", "application/javascript", "application/xml", "image/svg+xml")
 
 _known_names: Dict[str, str] = {}  # checked header name -> itself; bounded below
+# (name, str value) -> its checked "name: value\r\n" line, for fields other than
+# Content-Type, Date and framing: a static file's validators, a handler's fixed
+# headers.  Cleared when full (a site's ETags change; its fixed fields recur).
+_checked_lines: Dict[Tuple[str, str], str] = {}
 
 STREAM_CHUNK = 256 * 1024
 
@@ -258,7 +262,13 @@ def serialize(
     headers = response._headers
     if headers:
         lines: List[str] = []
+        checked_lines = _checked_lines
         for name, value in headers.items():
+            if type(value) is str:
+                line = checked_lines.get((name, value))
+                if line is not None:
+                    lines.append(line)
+                    continue
             _check_name(name)
             folded = name.lower()
             if folded in _FRAMING:
@@ -271,7 +281,12 @@ def serialize(
             if isinstance(value, (list, tuple)):  # several fields, e.g. Set-Cookie
                 lines.extend(f"{name}: {_check_value(name, item)}\r\n" for item in value)
             else:
-                lines.append(f"{name}: {_check_value(name, value)}\r\n")
+                line = f"{name}: {_check_value(name, value)}\r\n"
+                lines.append(line)
+                if type(value) is str and folded != "date":
+                    if len(checked_lines) >= 1024:
+                        checked_lines.clear()
+                    checked_lines[(name, value)] = line
         extra = "".join(lines)
 
     body: Body
