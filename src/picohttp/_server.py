@@ -21,6 +21,7 @@ import time
 from logging import INFO
 
 from ._exchange import access_log, body_size, log_access, run_handler
+from ._filecache import set_limit as set_file_cache_limit
 from ._forwarded import apply_forwarded, proxy_hops
 from ._limits import Limits
 from ._loop import Loop
@@ -153,8 +154,10 @@ class HttpServer:
     ``workers`` (processes sharing the port, Linux; handler state is then per
     process), ``tls`` (an ``ssl.SSLContext``: serve HTTPS), ``fd`` (serve
     the listening socket already open as this descriptor instead of binding)
-    and ``socketMode`` (permissions of a ``host="unix:PATH"`` socket file,
-    0o660).
+    ``socketMode`` (permissions of a ``host="unix:PATH"`` socket file,
+    0o660) and ``fileCacheBytes`` (memory ``staticResource`` may keep small
+    files in, per process, entry overhead included; ``None`` leaves the
+    process's bound as it is, 4 MiB unless set; 0 keeps no file).
 
     ``host="unix:/run/app/app.sock"`` listens on a unix domain socket: a
     stale socket file there is replaced, a live one or any other file is an
@@ -202,6 +205,7 @@ class HttpServer:
         tls: Optional[ssl.SSLContext] = None,
         fd: Optional[int] = None,
         socketMode: int = DEFAULT_MODE,
+        fileCacheBytes: Optional[int] = None,
     ) -> None:
         if not callable(handler):
             raise TypeError(f"handler must be callable, not {handler!r}")
@@ -217,6 +221,8 @@ class HttpServer:
             raise ValueError(f"socketMode must be an int such as 0o660, not {socketMode!r}")
         if not 0 <= socketMode <= 0o777:
             raise ValueError(f"socketMode must be from 0o000 to 0o777, not {oct(socketMode)}")
+        if fileCacheBytes is not None:  # the cache is the process's: the last server sets it
+            set_file_cache_limit(fileCacheBytes)
         self.handler = handler
         self.args: Tuple[Any, ...] = tuple(args)
         self.threads = threads

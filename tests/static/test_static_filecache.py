@@ -186,18 +186,21 @@ def test_an_expired_entry_is_opened_and_checked_again(tmp_path: Path, opened: Li
 def test_the_total_is_bounded_and_the_oldest_go_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_filecache, "TOTAL_LIMIT", 10 * 1024)
     pages = []
     for name in "abc":
         page = tmp_path / f"{name}.bin"
         page.write_bytes(name.encode() * 4096)
         pages.append(page)
+    # An entry is charged its content, its two paths and the entry's own overhead:
+    # room for two of them, not three.
+    charge = 4096 + 2 * len(str(pages[0])) + _filecache.ENTRY_OVERHEAD
+    monkeypatch.setattr(_filecache, "TOTAL_LIMIT", 2 * charge + 100)
     with serving(static(tmp_path)) as server:
         for page in pages:
             serve_until_kept(server.port, f"/{page.name}", page)
         bodies = [get(server.port, f"/{page.name}")[2] for page in pages]
     assert [kept(page) for page in pages] == [False, True, True]
-    assert _filecache._total == sum(len(e.content) for e in _filecache._entries.values()) <= 10240
+    assert _filecache._total == 2 * charge
     assert bodies == [page.read_bytes() for page in pages]
 
 
