@@ -80,6 +80,7 @@ _known_names: Dict[str, str] = {}  # checked header name -> itself; bounded belo
 # Content-Type, Date and framing: a static file's validators, a handler's fixed
 # headers.  Cleared when full (a site's ETags change; its fixed fields recur).
 _checked_lines: Dict[Tuple[str, str], str] = {}
+_checked_types: Dict[Tuple[str, str], str] = {}  # the same for Content-Type: its checked value
 
 STREAM_CHUNK = 256 * 1024
 
@@ -269,12 +270,20 @@ def serialize(
                 if line is not None:
                     lines.append(line)
                     continue
+                checked_type = _checked_types.get((name, value))
+                if checked_type is not None:
+                    content_type = checked_type
+                    continue
             _check_name(name)
             folded = name.lower()
             if folded in _FRAMING:
                 continue
             if folded == "content-type":
                 content_type = _check_value(name, value)
+                if type(value) is str:
+                    if len(_checked_types) >= 256:
+                        _checked_types.clear()
+                    _checked_types[(name, value)] = content_type
                 continue  # written below, perhaps with a charset added
             if folded == "date":
                 has_date = True
