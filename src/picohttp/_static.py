@@ -362,7 +362,7 @@ def _answer_kept(
     they are derived once per entry by the long way's own ``_decide`` and
     kept in ``entry.memo``; a hit costs the one ``stat`` and a dict copy.
     """
-    if not segments[-1] or has_any(request.headers, _CONDITIONAL):
+    if not segments or not segments[-1] or has_any(request.headers, _CONDITIONAL):
         return False  # a directory's index, or a request _decide must look at
     try:
         path = _path(base, segments)
