@@ -13,7 +13,7 @@ import functools
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Callable, Dict, Sequence
+    from typing import Any, Callable, Dict, Sequence, Tuple
 
 
 def describe(handler: Any) -> str:
@@ -41,7 +41,8 @@ def check_handler_call(
         return
     # functools.partial(staticResource, staticbase="site") given as the handler: check
     # the function it wraps with what the partial adds, or the typo is a 500 per request.
-    target, front, keywords = handler, (), dict(kwargs)
+    front: Tuple[Any, ...] = ()
+    target, keywords = handler, dict(kwargs)
     while isinstance(target, functools.partial):
         front = (*target.args, *front)
         keywords = {**target.keywords, **keywords}

@@ -28,6 +28,7 @@ from ._exchange import (
     log_access,
     run_handler,
 )
+from ._filecache import set_limit as set_file_cache_limit
 from ._forwarded import apply_forwarded, proxy_hops
 from ._limits import Limits
 from ._loop import Loop
@@ -200,7 +201,10 @@ class HttpServer:
     process), ``tls`` (an ``ssl.SSLContext``: serve HTTPS), ``fd`` (serve
     the listening socket already open as this descriptor instead of binding),
     ``socketMode`` (permissions of a ``host="unix:PATH"`` socket file,
-    0o660) and ``errorHandler`` (``f(request, response, status, message)``,
+    0o660), ``fileCacheBytes`` (memory ``staticResource`` may keep small
+    files in, per process, entry overhead included; ``None`` leaves the
+    process's bound as it is, 4 MiB unless set; 0 keeps no file) and
+    ``errorHandler`` (``f(request, response, status, message)``,
     called for every error answer a request gets: an ``HttpError``, the
     Router's 404 and 405, a handler's exception as 500, ``request.json``'s
     400, a form over a limit's 413; ``response.status`` is set and ``data``
@@ -258,6 +262,7 @@ class HttpServer:
         tls: Optional[ssl.SSLContext] = None,
         fd: Optional[int] = None,
         socketMode: int = DEFAULT_MODE,
+        fileCacheBytes: Optional[int] = None,
         errorHandler: Optional[Handler] = None,
     ) -> None:
         if _refusals:
@@ -303,6 +308,8 @@ class HttpServer:
             raise ValueError(f"socketMode must be an int such as 0o660, not {socketMode!r}")
         if not 0 <= socketMode <= 0o777:
             raise ValueError(f"socketMode must be from 0o000 to 0o777, not {oct(socketMode)}")
+        if fileCacheBytes is not None:  # the cache is the process's: the last server sets it
+            set_file_cache_limit(fileCacheBytes)
         self.handler = handler
         self.args: Tuple[Any, ...] = tuple(args)
         self.threads = threads
