@@ -232,14 +232,17 @@ class Run:
         options = self.options
         log = ctx.workdir / f"wrk-{scenario.key}.log"
         load = {
-            "connections": options.connections,
+            "connections": min(options.connections, scenario.connections or options.connections),
             "threads": options.threads,
         }
         if options.warmup > 0:
             run_wrk(self.supervisor, log, ctx.port, scenario.path, options.warmup, **load)
         cpu_before = group_cpu_seconds(pgid)
+        rss_before = group_rss_kib(pgid) / 1024
         result = run_wrk(self.supervisor, log, ctx.port, scenario.path, options.duration, **load)
         cpu = group_cpu_seconds(pgid) - cpu_before
+        # Resident memory around the load: a server that streams a file stays flat.
+        result["rss_mib"] = {"before": rss_before, "after": group_rss_kib(pgid) / 1024}
         result["round"] = round_number
         # The server's own CPU per answered request: a figure the load generator cannot cap
         # (at ~40k req/s wrk itself is the ceiling, and req/s stops telling servers apart).
@@ -253,6 +256,7 @@ class Run:
             f"  p50 {result['latency_us']['p50'] / 1000:6.2f} ms"
             f"  p99 {result['latency_us']['p99'] / 1000:6.2f} ms"
             f"  CPU {result['cpu_us_per_request']:6.1f} us/req"
+            f"  RSS {result['rss_mib']['before']:.0f}->{result['rss_mib']['after']:.0f} MiB"
             f"  socket errors {errors}  non-2xx {result['errors']['status']}"
         )
 
@@ -284,7 +288,11 @@ def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
     parser.add_argument(
         "--servers", help=f"comma-separated subset of: {', '.join(s.key for s in SERVERS)}"
     )
-    parser.add_argument("--scenarios", help="comma-separated subset of: hello, static, big")
+    parser.add_argument(
+        "--scenarios",
+        help="comma-separated subset of: hello, static, big, 1m, 100m "
+        "(default: all but 100m, which needs servers that stream files)",
+    )
     parser.add_argument(
         "--import-runs", type=int, help="process starts per import-time sample (default 20)"
     )
@@ -306,7 +314,7 @@ def parse(argv: Optional[Sequence[str]]) -> argparse.Namespace:
         if getattr(options, name) is None:
             setattr(options, name, smoke if quick else full)
     if options.scenarios is None:
-        options.scenarios = "hello" if quick else "hello,static,big"
+        options.scenarios = "hello" if quick else "hello,static,big,1m"
     if options.output is None:
         options.output = RESULTS / "tmp" if quick else RESULTS
     if options.duration < 1 or options.rounds < 1 or options.connections < 1 or options.threads < 1:

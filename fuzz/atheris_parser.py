@@ -4,8 +4,11 @@
 The invariant (design.md's fuzz note): for any bytes, ``RequestParser`` returns
 a request, asks for more, or raises ``RemoteProtocolError`` with a status from
 design.md's list, and nothing else; and the outcome is the same however the
-bytes are cut into reads.  The cut points are derived from the input itself,
-so libFuzzer's corpus files are plain requests (seed it with tests/corpus).
+bytes are cut into reads.  A request whose body is a form (urlencoded or
+multipart) is handed to the form parser too, under the same rule: its fields,
+or a ``RemoteProtocolError``, never another exception.  The cut points are
+derived from the input itself, so libFuzzer's corpus files are plain requests
+(seed it with tests/corpus).
 
 atheris is not a project dependency (it needs a compiler-built wheel):
 
@@ -58,6 +61,7 @@ def outcome(pieces: List[bytes]) -> Tuple[str, Any]:
                     request.protocol,
                     dict(request.headers),
                     request.body,
+                    form_of(request),
                 )
         parser.eof()
     except RemoteProtocolError as error:
@@ -65,6 +69,25 @@ def outcome(pieces: List[bytes]) -> Tuple[str, Any]:
             raise AssertionError(f"status {error.status} is not in design.md's list") from None
         return "status", error.status
     return "close", None
+
+
+def form_of(request: Any) -> Any:
+    """The form fields and file names of a form body, or the status its parser raised."""
+    from picohttp import RemoteProtocolError
+
+    if "form" not in (request.headers.get("Content-Type") or "").lower():
+        return None
+    try:
+        files = request.files
+        names = {name: [f.filename for f in files.getlist(name)] for name in files}
+        for name in files:
+            for upload in files.getlist(name):
+                upload.close()
+        return {name: request.form.getlist(name) for name in request.form}, names
+    except RemoteProtocolError as error:
+        if error.status not in STATUSES:
+            raise AssertionError(f"form status {error.status} is not in the list") from None
+        return "form status", error.status
 
 
 def test_one_input(data: bytes) -> None:
@@ -93,6 +116,7 @@ def main() -> None:
 
     with atheris.instrument_imports():
         import picohttp._body
+        import picohttp._forms
         import picohttp._headers
         import picohttp._parser
         import picohttp._target  # noqa: F401

@@ -12,7 +12,7 @@ import http.client
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 from .layout import WRK_SCRIPT
 from .processes import Supervisor, exited
@@ -22,12 +22,18 @@ STATIC_NAME = "4k.txt"
 BIG_NAME = "big.bin"
 
 
+ONE_MIB_NAME = "1m.bin"
+HUNDRED_MIB_NAME = "100m.bin"
+MIB = 1024 * 1024
+
+
 @dataclass(frozen=True)
 class Scenario:
     key: str
     title: str
     path: str
     expected: bytes
+    connections: Optional[int] = None  # at most this many wrk connections (huge bodies)
 
 
 def make_files(directory: Path) -> Dict[str, Scenario]:
@@ -37,15 +43,28 @@ def make_files(directory: Path) -> Dict[str, Scenario]:
     assert len(line) == 64
     static = line * 64
     big = bytes(range(256)) * 1024  # 256 KiB, every byte value
+    # Files past picohttp's 64 KiB memory cache: they leave by sendfile, as nginx's do.
+    one_mib = big * 4
+    hundred_mib = one_mib * 100
     (directory / STATIC_NAME).write_bytes(static)
     (directory / BIG_NAME).write_bytes(big)
+    (directory / ONE_MIB_NAME).write_bytes(one_mib)
+    (directory / HUNDRED_MIB_NAME).write_bytes(hundred_mib)
     directory.chmod(0o755)  # nginx's worker reads it
-    for name in (STATIC_NAME, BIG_NAME):
+    for name in (STATIC_NAME, BIG_NAME, ONE_MIB_NAME, HUNDRED_MIB_NAME):
         (directory / name).chmod(0o644)
     scenarios = [
         Scenario("hello", 'hello: GET /hello, "Hello world!" (12 bytes)', "/hello", HELLO),
         Scenario("static", f"static: GET /{STATIC_NAME}, a 4 KiB file", f"/{STATIC_NAME}", static),
         Scenario("big", "big: GET /big, a 256 KiB body", "/big", big),
+        Scenario("1m", f"1m: GET /{ONE_MIB_NAME}, a 1 MiB file", f"/{ONE_MIB_NAME}", one_mib),
+        Scenario(
+            "100m",
+            f"100m: GET /{HUNDRED_MIB_NAME}, a 100 MiB file (8 connections)",
+            f"/{HUNDRED_MIB_NAME}",
+            hundred_mib,
+            connections=8,  # 50 x 100 MiB in flight would measure the page cache, not servers
+        ),
     ]
     return {scenario.key: scenario for scenario in scenarios}
 

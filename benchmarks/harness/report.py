@@ -31,6 +31,8 @@ class Row:
     p50_ms: float
     p99_ms: float
     cpu_us: Optional[float]  # server CPU (user + system) per answered request, median
+    rss_after_mib: Optional[float]  # server RSS after the load, largest over rounds
+    rss_growth_mib: Optional[float]  # RSS after the load minus before it, largest over rounds
     socket_errors: int
     errors_by_kind: Dict[str, int]
     non_2xx: int
@@ -51,6 +53,7 @@ def summarise(results: Dict[str, Any]) -> Dict[str, List[Row]]:
             }
             rates = [run["rps"] for run in runs]
             cpus = [run["cpu_us_per_request"] for run in runs if "cpu_us_per_request" in run]
+            rss = [run["rss_mib"] for run in runs if "rss_mib" in run]
             rows.append(
                 Row(
                     key=key,
@@ -63,6 +66,8 @@ def summarise(results: Dict[str, Any]) -> Dict[str, List[Row]]:
                     p50_ms=statistics.median(run["latency_us"]["p50"] for run in runs) / 1000,
                     p99_ms=statistics.median(run["latency_us"]["p99"] for run in runs) / 1000,
                     cpu_us=statistics.median(cpus) if cpus else None,
+                    rss_after_mib=max(r["after"] for r in rss) if rss else None,
+                    rss_growth_mib=max(r["after"] - r["before"] for r in rss) if rss else None,
                     socket_errors=sum(kinds.values()),
                     errors_by_kind=kinds,
                     non_2xx=sum(run["errors"]["status"] for run in runs),
@@ -222,6 +227,9 @@ def scenario_table(rows: List[Row], results: Dict[str, Any], scenario: str) -> L
             f"{row.p50_ms:.2f}",
             f"{row.p99_ms:.2f}",
             "-" if row.cpu_us is None else f"{row.cpu_us:.0f}",
+            "-"
+            if row.rss_after_mib is None or row.rss_growth_mib is None
+            else f"{row.rss_after_mib:.0f} ({row.rss_growth_mib:+.0f})",
             _errors(row),
             str(row.non_2xx),
         ]
@@ -235,10 +243,11 @@ def scenario_table(rows: List[Row], results: Dict[str, Any], scenario: str) -> L
         "p50 ms",
         "p99 ms",
         "server CPU µs/req",
+        "RSS MiB after load (growth)",
         "socket errors",
         "non-2xx",
     ]
-    align = "lrrrrrrr"
+    align = "lrrrrrrrr"
     if scenario == "static":
         header.append("serves the file with")
         align += "l"

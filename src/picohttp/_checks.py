@@ -9,9 +9,11 @@ so ``import picohttp`` stays fast.
 
 from __future__ import annotations
 
+import functools
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Callable, Dict, Sequence
+    from typing import Any, Callable, Dict, Sequence, Tuple
 
 
 def describe(handler: Any) -> str:
@@ -37,21 +39,30 @@ def check_handler_call(
         import inspect
     except ImportError:  # the standard library unreadable (privileges dropped): skip the check
         return
+    # functools.partial(staticResource, staticbase="site") given as the handler: check
+    # the function it wraps with what the partial adds, or the typo is a 500 per request.
+    front: Tuple[Any, ...] = ()
+    target, keywords = handler, dict(kwargs)
+    while isinstance(target, functools.partial):
+        front = (*target.args, *front)
+        keywords = {**target.keywords, **keywords}
+        target = target.func
     try:
-        signature = inspect.signature(handler)
+        signature = inspect.signature(target)
     except (TypeError, ValueError):
         return
     try:
-        signature.bind(None, None, *args, **kwargs)
+        signature.bind(*front, None, None, *args, **keywords)
     except TypeError as exc:
-        hint = _spelling_hint(signature, kwargs)
-        given = ["request", "response", *(repr(a) for a in args)]
-        given += [f"{name}={value!r}" for name, value in kwargs.items()]
+        hint = _spelling_hint(signature, keywords)
+        given = [*(repr(a) for a in front), "request", "response", *(repr(a) for a in args)]
+        given += [f"{name}={value!r}" for name, value in keywords.items()]
         raise TypeError(
             f"{where}: {describe(handler)}{_plain(signature)} cannot be called as "
             f"{describe(handler)}({', '.join(given)}): {exc}{hint}. A handler takes "
             "(request, response), then one parameter for each item of args"
             + (", and the keywords given to mount()" if kwargs else "")
+            + (", and what functools.partial adds" if target is not handler else "")
         ) from None
 
 

@@ -33,7 +33,12 @@ UNSATISFIABLE = "unsatisfiable"
 
 
 _ENTITY_TAG = re.compile(r'\s*(W/)?("[\x21\x23-\x7e\x80-\xff]*")\s*(?:,|$)')
-_RANGE_SPEC = re.compile(r"\s*(\d*)\s*-\s*(\d*)\s*")
+# ASCII digits only (a str regex's \d would take any script's digits too).
+_RANGE_SPEC = re.compile(r"[ \t]*([0-9]*)[ \t]*-[ \t]*([0-9]*)[ \t]*")
+# Past 18 digits a byte position is beyond any file: it is not converted at all
+# (int() on a client's 5,000 digits raises ValueError, and costs O(n^2) before).
+_MAX_POSITION_DIGITS = 18
+_BEYOND_ANY_FILE = 10**18  # more digits than _MAX_POSITION_DIGITS allows
 _last_modified: Dict[int, str] = {}  # modification second -> its HTTP date
 
 
@@ -145,9 +150,9 @@ def parse_range(value: str, size: int) -> Union[ByteRange, str, None]:
         return None
     first_text, last_text = match.groups()
     if first_text:
-        first = int(first_text)
+        first = _position(first_text)
         if last_text:
-            last = int(last_text)
+            last = _position(last_text)
             if last < first:
                 return None  # "5-2" is invalid syntax (RFC 9110 14.1.1): ignore it
         else:
@@ -157,10 +162,23 @@ def parse_range(value: str, size: int) -> Union[ByteRange, str, None]:
         return first, min(last, size - 1)
     if not last_text:
         return None  # "-" alone
-    suffix = int(last_text)
+    suffix = _position(last_text)
     if suffix == 0 or size == 0:
         return UNSATISFIABLE
     return max(0, size - suffix), size - 1
+
+
+def _position(digits: str) -> int:
+    """A byte position or length from ASCII digits; any number past 18 digits is one huge value.
+
+    RFC 9110 14.1.2 answers such numbers without their exact value: a first
+    position past the end is unsatisfiable (416), a last position past it is
+    the end, a suffix longer than the file is the whole file.
+    """
+    digits = digits.lstrip("0") or "0"
+    if len(digits) > _MAX_POSITION_DIGITS:
+        return _BEYOND_ANY_FILE
+    return int(digits)
 
 
 def if_range_holds(value: str, etag: str, mtime: int, now: float) -> bool:

@@ -249,8 +249,13 @@ def _clf_time() -> str:
 
 
 def escape_for_log(text: str) -> str:
-    """Printable ASCII stays; anything else becomes ``\\xNN`` (no log injection)."""
-    if text.isascii() and text.isprintable():
+    """Printable ASCII stays; anything else becomes ``\\xNN`` (no log injection).
+
+    Controls, C0 and C1 alike (``\\x85`` is a line break to some log viewers),
+    and every non-ASCII character are escaped; so are ``\\`` and ``"``, so an
+    escaped field can never close the quotes around it or fake an escape.
+    """
+    if text.isascii() and text.isprintable() and "\\" not in text and '"' not in text:
         return text
     return text.encode("unicode_escape").decode("ascii").replace('"', '\\"')
 
@@ -264,7 +269,7 @@ def log_access(
     body bytes sent (``body_size``), ``None`` when not known (logged ``-``).
     """
     if access_log.isEnabledFor(logging.INFO):
-        host = client[0] if client else "-"
+        host = escape_for_log(str(client[0])) if client else "-"
         line = "-" if request is None else f"{request.method} {request.uri} {request.protocol}"
         access_log.info(
             '%s - - [%s] "%s" %d %s',

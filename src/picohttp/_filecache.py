@@ -19,8 +19,14 @@ Why a hit is never stale or outside the base:
   inode is thus seen within ``TTL``);
 - a hit also checks the real path the entry was read from against the base
   of the request, so one entry never serves another, narrower base's request.
-Only files up to ``FILE_LIMIT`` bytes are kept, ``TOTAL_LIMIT`` in all (the
-oldest go first); an idle server holds nothing it has not served.
+Only files up to ``FILE_LIMIT`` bytes are kept, ``TOTAL_LIMIT`` bytes in all
+(the oldest go first; ``HttpServer(fileCacheBytes=...)`` sets it, 0 keeps
+nothing); an idle server holds nothing it has not served.  The bound counts
+what an entry really costs, not only its content: its two path strings and
+``ENTRY_OVERHEAD`` bytes for the entry, its dict slot, its stat identity and
+the response headers the static handler keeps with it (``Entry.memo``), so
+20,000 tiny files stay within the bound as 20 large ones do.  The note of
+missing ``.gz`` twins is bounded apart (``TWIN_NOTES`` paths).
 """
 
 from __future__ import annotations
@@ -31,32 +37,65 @@ import time
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Dict, Optional, Tuple
+    from typing import Any, Dict, Optional, Tuple
 
 #: Largest file kept (the size that leaves with its head in one send).
 FILE_LIMIT = 64 * 1024
-#: Bytes kept in all.
+#: Bytes kept in all, per-entry overhead included (``set_limit``).
 TOTAL_LIMIT = 4 * 1024 * 1024
+#: Bytes an entry costs beside its content and path strings: the ``Entry``, its
+#: dict slot, the identity tuple and its ints, and the headers ``memo`` kept for
+#: it (measured with tracemalloc on CPython 3.11: about 1,750 bytes; rounded up).
+ENTRY_OVERHEAD = 2048
+#: Paths remembered as having no ``.gz`` twin (then the note starts afresh).
+TWIN_NOTES = 4096
 #: Seconds an entry is trusted before the file is opened and checked again.
 TTL = 1.0
 #: Seconds a file must have been unchanged before it is kept.
 SETTLE = 1.0
 
 
-class _Entry:
-    __slots__ = ("content", "expires", "identity", "real")
+class Entry:
+    """One kept file: ``content``, its ``fstat`` ``info``, the ``real`` path it was read from.
 
-    def __init__(self, content: bytes, identity: Tuple[int, ...], real: str, expires: float):
+    ``memo`` belongs to the caller (the static handler keeps the response
+    headers it derived from the file there); it lives and dies with the entry,
+    so it always describes the very file the entry holds.
+    """
+
+    __slots__ = ("charge", "content", "expires", "identity", "info", "memo", "real")
+
+    def __init__(self, content: bytes, info: os.stat_result, real: str, expires: float):
         self.content = content
-        self.identity = identity
+        self.info = info  # what a hit's fresh stat matched: its validators are the file's
+        self.identity = _identity(info)
         self.real = real
         self.expires = expires
+        self.memo: Any = None
+        self.charge = 0
 
 
-_entries: Dict[str, _Entry] = {}
+_entries: Dict[str, Entry] = {}
 _no_twin: Dict[str, float] = {}  # paths with no ".gz" twin -> until when that is trusted
 _lock = threading.Lock()  # for filling and evicting; hits only read the dict
-_total = 0
+_total = 0  # bytes charged for the entries kept (content, paths, ENTRY_OVERHEAD)
+
+
+def set_limit(total: int) -> None:
+    """Keep at most ``total`` bytes from now on (0: keep nothing), evicting the oldest."""
+    global TOTAL_LIMIT
+    if isinstance(total, bool) or not isinstance(total, int) or total < 0:
+        raise ValueError(f"fileCacheBytes must be an int >= 0, not {total!r}")
+    with _lock:
+        TOTAL_LIMIT = total
+        _evict(0)
+
+
+def _evict(room: int) -> None:
+    """Drop the oldest entries until ``room`` more bytes fit (the lock is held)."""
+    global _total
+    while _entries and _total + room > TOTAL_LIMIT:
+        _total -= _entries.pop(next(iter(_entries))).charge
 
 
 def _identity(info: os.stat_result) -> Tuple[int, ...]:
@@ -70,8 +109,8 @@ def inside(base: str, real: str) -> bool:
     return real.startswith(base if base.endswith(os.sep) else base + os.sep)
 
 
-def lookup(path: str, base: str) -> Optional[Tuple[bytes, os.stat_result, str]]:
-    """``(content, stat, real path)`` of the file at ``path`` if it is kept and unchanged."""
+def find(path: str, base: str) -> Optional[Entry]:
+    """The entry for the file at ``path`` if it is kept, unchanged and under ``base``."""
     entry = _entries.get(path)
     if entry is None:
         return None
@@ -80,8 +119,12 @@ def lookup(path: str, base: str) -> Optional[Tuple[bytes, os.stat_result, str]]:
             info = os.stat(path)
         except OSError:
             info = None
-        if info is not None and _identity(info) == entry.identity:
-            return entry.content, info, entry.real
+        if (
+            info is not None
+            and (info.st_ino, info.st_dev, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+            == entry.identity
+        ):
+            return entry
     _forget(path)
     return None
 
@@ -92,18 +135,20 @@ def keep(path: str, real: str, info: os.stat_result, content: bytes) -> None:
     size = len(content)
     if size != info.st_size or size > FILE_LIMIT:
         return
+    charge = size + len(path) + len(real) + ENTRY_OVERHEAD
+    if charge > TOTAL_LIMIT:
+        return  # never fits (or the cache is off): do not evict everything for it
     if time.time() - max(info.st_mtime, info.st_ctime) < SETTLE:
         return  # written moments ago: maybe still being written
-    entry = _Entry(content, _identity(info), real, time.monotonic() + TTL)
+    entry = Entry(content, info, real, time.monotonic() + TTL)
+    entry.charge = charge
     with _lock:
         old = _entries.pop(path, None)
         if old is not None:
-            _total -= len(old.content)
-        while _entries and _total + size > TOTAL_LIMIT:
-            oldest = next(iter(_entries))
-            _total -= len(_entries.pop(oldest).content)
+            _total -= old.charge
+        _evict(charge)
         _entries[path] = entry
-        _total += size
+        _total += charge
 
 
 def _forget(path: str) -> None:
@@ -111,7 +156,7 @@ def _forget(path: str) -> None:
     with _lock:
         entry = _entries.pop(path, None)
         if entry is not None:
-            _total -= len(entry.content)
+            _total -= entry.charge
 
 
 def has_no_twin(path: str) -> bool:
@@ -122,7 +167,7 @@ def has_no_twin(path: str) -> bool:
 
 def note_no_twin(path: str) -> None:
     """Remember for ``TTL`` seconds that ``path + ".gz"`` is missing."""
-    if len(_no_twin) >= 4096:
+    if len(_no_twin) >= TWIN_NOTES:
         _no_twin.clear()
     _no_twin[path] = time.monotonic() + TTL
 

@@ -228,17 +228,43 @@ def _decode_sections(pieces: List[Tuple[str, bool]]) -> str:
             charset = _text_codec(parts[0])
             text = parts[2]
         chunks.append(_percent_bytes(text))
-    return b"".join(chunks).decode(charset, "replace")
+    try:
+        return b"".join(chunks).decode(charset, "replace")
+    except UnicodeError:  # a codec that cannot decode with "replace": the client's error
+        raise _bad(f"extended parameter cannot be decoded as {charset!r}") from None
+
+
+# Codecs Python knows that are no charset a client could mean: idna and punycode
+# decode host names (and only with errors="strict"), undefined always raises,
+# the escape codecs read backslashes as Python string escapes.
+_NOT_CHARSETS = frozenset(("idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"))
 
 
 def _text_codec(name: str) -> str:
+    """The Python codec of a charset a client named; a 400 if it names none."""
     try:
         info = codecs.lookup(name)
     except LookupError:
         raise _bad(f"unknown charset {name!r}") from None
-    if not getattr(info, "_is_text_encoding", True):
+    # base64, rot13, zlib...: codecs Python knows that are not text encodings.
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
         raise _bad(f"unknown charset {name!r}")
     return info.name
+
+
+def _decode_field(value: Union[bytes, bytearray], content_type: Optional[str]) -> str:
+    """A text part's value, in the charset its Content-Type names, else UTF-8.
+
+    A charset that is unknown, not a text encoding, or cannot decode with
+    ``errors="replace"`` is ignored: the value is read as UTF-8, as with none.
+    """
+    charset = content_type_charset(content_type)
+    if charset is not None and charset not in _NOT_CHARSETS:
+        try:
+            return value.decode(charset, "replace")
+        except UnicodeError:
+            pass
+    return value.decode("utf-8", "replace")
 
 
 def _percent_bytes(text: str) -> bytes:
@@ -375,8 +401,7 @@ class _Multipart:
                 if filename is None:
                     value = bytearray()
                     self._read_content(value.extend, name)
-                    charset = content_type_charset(headers.get("Content-Type")) or "utf-8"
-                    form._add(name, value.decode(charset, "replace"))
+                    form._add(name, _decode_field(value, headers.get("Content-Type")))
                     continue
                 if self._spool:
                     import tempfile

@@ -12,16 +12,27 @@ the client is therefore the ``hops``-th entry from the right (werkzeug's
 ProxyFix and uvicorn count the same way).  The same rule picks the scheme
 from ``X-Forwarded-Proto``.  A field with fewer entries than ``hops``, or an
 entry that is not an IP address, changes nothing: the request did not come
-through every trusted proxy, so no entry can be trusted.
+through every trusted proxy, so no entry can be trusted.  Only an IP address
+is ever taken (IPv4, or IPv6 without a zone such as ``%eth0``, which is the
+sender's own text); anything else is logged, escaped, and ignored.
 """
 
 from __future__ import annotations
+
+import logging
+
+from ._exchange import escape_for_log
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
     from typing import Any, Mapping, Optional, Tuple
 
     from ._message import HttpRequest
+
+log = logging.getLogger("picohttp")
+
+_warned = False  # the first entry that is no address is a WARNING, later ones DEBUG
+_MAX_LOGGED = 100  # characters of such an entry shown in the log
 
 
 def proxy_hops(trust: Any) -> int:
@@ -48,28 +59,67 @@ def parse_address(text: str) -> Optional[str]:
 
     Accepts ``1.2.3.4``, ``2001:db8::1``, and the forms with a port some load
     balancers send (``1.2.3.4:5678``, ``[2001:db8::1]:5678``).  An IPv4-mapped
-    IPv6 address shows as IPv4, as the server shows its peers.
+    IPv6 address shows as IPv4, as the server shows its peers.  Anything
+    else is None: a zone (``fe80::1%eth0``: ``ipaddress`` would keep its text),
+    a port that is not 1-5 digits, non-ASCII text.
     """
     import ipaddress  # only servers that trust a proxy pay for this import
 
+    if not text.isascii() or "%" in text:
+        return None
+    port = ""
     if text.startswith("["):
-        text = text[1 : text.find("]")] if "]" in text else ""
+        close = text.find("]")
+        if close < 0:
+            return None
+        text, rest = text[1:close], text[close + 1 :]
+        if rest:
+            if rest[:1] != ":":
+                return None
+            port = rest[1:]
+            if not port:
+                return None
     elif text.count(":") == 1:
-        text = text.partition(":")[0]
+        text, _, port = text.partition(":")
+        if not port:
+            return None
+    if port and not (port.isdigit() and len(port) <= 5):
+        return None
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
         return None
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return str(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        if getattr(address, "scope_id", None):  # Python 3.9+ parses zones: never one here
+            return None
     return str(address)
+
+
+def _refused(entry: str) -> None:
+    """Log an ``X-Forwarded-For`` entry that is no address: escaped, loudly only once."""
+    global _warned
+    shown = escape_for_log(entry[:_MAX_LOGGED]) + ("..." if len(entry) > _MAX_LOGGED else "")
+    if not _warned:
+        _warned = True
+        log.warning(
+            'X-Forwarded-For entry "%s" is not an IP address: request.client is the peer '
+            "(logged once; later ones at DEBUG)",
+            shown,
+        )
+    else:
+        log.debug('X-Forwarded-For entry "%s" is not an IP address', shown)
 
 
 def forwarded(headers: Mapping[str, str], hops: int) -> Tuple[Optional[str], Optional[str]]:
     """``(client address, scheme)`` the trusted proxies report; None where they say nothing."""
-    address = _entry(headers.get("X-Forwarded-For"), hops)
-    if address is not None:
-        address = parse_address(address)
+    entry = _entry(headers.get("X-Forwarded-For"), hops)
+    address = None
+    if entry is not None:
+        address = parse_address(entry)
+        if address is None:
+            _refused(entry)
     scheme = _entry(headers.get("X-Forwarded-Proto"), hops)
     if scheme is not None:
         scheme = scheme.lower()

@@ -37,6 +37,10 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
     return era * 146097 + day_of_era - 719468
 
 
+#: Longer than any HTTP date ("Wednesday, 09-Nov-94 08:49:37 GMT" is 33), with room for spaces.
+_MAX_DATE_LENGTH = 64
+
+
 def parse_http_date(text: str, now: Optional[float] = None) -> Optional[int]:
     """Seconds since the epoch for an HTTP date in any RFC 9110 form, else ``None``.
 
@@ -44,6 +48,8 @@ def parse_http_date(text: str, now: Optional[float] = None) -> Optional[int]:
     ``Sunday, 06-Nov-94 08:49:37 GMT`` and asctime ``Sun Nov  6 08:49:37 1994``.
     ``now`` (default: the clock) only places RFC 850's two-digit years.
     """
+    if len(text) > _MAX_DATE_LENGTH:  # bounds every int() below on a client's text
+        return None
     parts = text.replace(",", " ").split()
     try:
         if len(parts) == 6 and parts[5] == "GMT":

@@ -50,6 +50,27 @@ _HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _DONE = range(7)
 _MAX_CL_DIGITS = 19  # anything longer overflows a signed 64-bit length
 _MAX_CHUNK_LINE = 4096  # a chunk-size line, extensions included
 
+# RFC 9112 7.1, exactly: chunk-size, then *( BWS ";" BWS name [ BWS "=" BWS value ] )
+# with name a token and value a token or a quoted-string, then CRLF.  Each
+# repetition starts with its own ";", so the match is linear (no backtracking
+# blow-up).  A whole line matched in one C call keeps tiny chunks cheap.
+_TOKEN_CLASS = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_QUOTED = rb'"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"'
+_CHUNK_LINE = re.compile(
+    rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[ \t]*"
+    + _TOKEN_CLASS
+    + rb"(?:[ \t]*=[ \t]*(?:"
+    + _TOKEN_CLASS
+    + rb"|"
+    + _QUOTED
+    + rb"))?)*\r\n"
+)
+# Bytes a chunk line or a trailer line may hold before its line end: HTAB, SP,
+# VCHAR, obs-text.  Checked on each new piece of an unfinished line, so a NUL
+# or a bare CR is refused when it arrives, not when (or if) the line ends.
+_LINE_CHARS = _VALUE_CHARS
+_CHUNK_OUT_FLUSH = 65536  # tiny chunks are gathered and handed to the sink this many at once
+
 
 #: A TLS handshake record (content type 22, version 3.x): a ClientHello sent by
 #: an https:// client.  Never the start of a request (0x16 is not a method byte).
@@ -98,6 +119,49 @@ def _skip_blank_lines(buf: Any) -> Any:
     if b"\r" in skipped.replace(b"\r\n", b""):
         raise RemoteProtocolError(400, "bare CR before the request line")
     return stripped
+
+
+def _head_limit_error(buf: Any, length: int, limits: Limits) -> Optional[RemoteProtocolError]:
+    """The 414 or 431 for a head of ``length`` bytes so far, or None; a bare CR seen earlier wins.
+
+    Errors are reported in the order a byte-at-a-time client would meet them,
+    so the answer does not depend on how the head was split into reads: a bare
+    CR is known once the byte after it arrives, a long request line at
+    ``max_request_line + 2`` bytes without a LF, a long head at
+    ``max_header_bytes + 1``.
+    """
+    if length > limits.max_request_line + 1 and buf.find(b"\n", 0, limits.max_request_line + 2) < 0:
+        error = _limit_error(414, "request line", "max_request_line", limits.max_request_line)
+        at = limits.max_request_line + 2
+    elif length > limits.max_header_bytes:
+        error = _limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
+        at = limits.max_header_bytes + 1
+    else:
+        return None
+    return _bare_cr_error(buf, 0, min(length, at), at) or error
+
+
+def _bare_cr_error(
+    buf: Any, start: int, stop: int, before: Optional[int]
+) -> Optional[RemoteProtocolError]:
+    """A 400 if ``buf[start:stop]`` holds a CR followed by a byte other than LF, else None.
+
+    A CR that is the last byte received is not (yet) bare.  With ``before``,
+    only a bare CR known within the first ``before`` bytes counts.
+    """
+    crs = buf.count(b"\r", start, stop)
+    if not crs or crs == buf.count(b"\r\n", start, stop + 1):
+        return None
+    at = buf.find(b"\r", start, stop)
+    while at >= 0:
+        if at + 1 >= len(buf):
+            return None  # its LF may be in the next read
+        if buf[at + 1] != 0x0A:
+            if before is not None and at + 2 > before:
+                return None
+            return RemoteProtocolError(400, "bare CR in the request head")
+        at = buf.find(b"\r", at + 2, stop)
+    return None
 
 
 def parse_content_length(value: str) -> int:
@@ -269,6 +333,9 @@ def _parse_head_strictly(
     line = lines[0]
     if line[-1:] == b"\r":
         line = line[:-1]
+    bare = _bare_cr_error(head, 0, len(head), None)
+    if bare is not None:  # first unless the 414 was known sooner, as a trickled head meets them
+        raise _head_limit_error(head, len(head), limits) or bare
     if len(line) > limits.max_request_line:
         raise _limit_error(414, "request line", "max_request_line", limits.max_request_line)
     parts = line.split(b" ")
@@ -294,6 +361,8 @@ def _parse_head_strictly(
         raise RemoteProtocolError(400, "malformed HTTP version")
     if version[5] != 0x31:
         raise RemoteProtocolError(505, "only HTTP/1.x is supported")
+    if target == b"*" and method != b"OPTIONS":  # RFC 9112 3.2.4: asterisk-form is for OPTIONS
+        raise RemoteProtocolError(400, "the target * is only for OPTIONS")
 
     if len(lines) - 1 > limits.max_headers:
         raise _limit_error(431, "number of header fields", "max_headers", limits.max_headers)
@@ -377,7 +446,15 @@ def parse_request(
         or data.find(b"\n\n", 0, end) >= 0
     ):
         return None  # incomplete, over a limit, bare-LF ends or leading blank lines
-    request, framing = _make_request(data[: end + 1], limits, client)
+    try:
+        request, framing = _make_request(data[: end + 1], limits, client)
+    except RemoteProtocolError:
+        # In LF LF CR LF the head ended at the LF LF, one byte before ``end``: the
+        # "head" given was one line too long.  Checked here, on the error path
+        # only, so that a plain GET pays nothing for it.
+        if data[end - 1 : end] == b"\n":
+            return None
+        raise
     available = len(data) - end - 3
     if framing is _HOST_ONLY or (framing is _NO_FRAMING and request.protocol == "HTTP/1.0"):
         return request, available
@@ -414,6 +491,7 @@ class RequestParser:
         "_sink",
         "_state",
         "_trailer_bytes",
+        "_trailer_fields",
         "expect_continue",
         "leftover",
         "limits",
@@ -432,6 +510,7 @@ class RequestParser:
         self._sink: Optional[BodySink] = None
         self._chunk_left = 0
         self._trailer_bytes = 0
+        self._trailer_fields = 0
         self.expect_continue = False
         self.leftover = 0
         self.received = 0
@@ -494,23 +573,21 @@ class RequestParser:
         if end < 0:
             if buf[:2] == _TLS_RECORD:  # the client waits for a ServerHello: do not wait with it
                 raise TlsHandshakeError()
-            # The request line first: a long one is a 414 even past the head limit.
-            if len(buf) > limits.max_request_line + 1:
-                newline = buf.find(b"\n", 0, limits.max_request_line + 2)
-                if newline < 0:
-                    raise _limit_error(
-                        414, "request line", "max_request_line", limits.max_request_line
-                    )
-            if len(buf) > limits.max_header_bytes:
-                raise _limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
+            # A bare CR is refused now, not at the head timeout (a CR at the very
+            # end may still get its LF); only new bytes are searched.
+            error = _head_limit_error(buf, len(buf), limits)
+            if error is None:
+                error = _bare_cr_error(buf, self._scanned, len(buf), None)
+            if error is not None:
+                raise error
             if not isinstance(buf, bytearray):
                 self._buf = bytearray(buf)
             self._scanned = max(0, len(buf) - 2)
             return None
         if end > limits.max_header_bytes:
-            if buf.find(b"\n", 0, limits.max_request_line + 2) < 0:
-                raise _limit_error(414, "request line", "max_request_line", limits.max_request_line)
-            raise _limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
+            error = _head_limit_error(buf, end + 1, limits)
+            assert error is not None
+            raise error
         self._buf = bytearray()
         request, framing = _make_request(bytes(buf[: end + 1]), limits, self._client)
         self._request = request
@@ -524,6 +601,7 @@ class RequestParser:
             self._sink = BodySink(limits.spool_threshold)
             self._state = _CHUNK_SIZE
             self._buf = bytearray(rest)
+            self._scanned = 0  # from here on: how much of an unfinished chunk line was checked
             return self._feed_chunked()
         if length <= len(rest):
             body = bytes(rest[:length]) if length or "content-length" in framing else None
@@ -564,67 +642,178 @@ class RequestParser:
     # -- chunked body (HTTP/1.1 clients such as requests with a generator) ---
 
     def _feed_chunked(self) -> Optional[HttpRequest]:
+        """Decode what the buffer holds of a chunked body (RFC 9112 7.1).
+
+        CPU per byte is bounded whatever the chunking: a whole chunk line is one
+        regex match, a tiny chunk's line, data and CRLF are taken in one pass of
+        the loop, their data is gathered and handed to the sink in large
+        pieces, the buffer is compacted once per call, and an unfinished line
+        is only searched in its new bytes (``_scanned``).
+        """
         sink = self._sink
         assert sink is not None
-        limits = self.limits
         buf = self._buf
+        size = len(buf)
         pos = 0  # consume by index and compact once: slicing per chunk would be O(n^2)
+        out = bytearray()  # data of small chunks, for the sink in one piece
+        state = self._state
+        max_body = self.limits.max_body
+        match_line = _CHUNK_LINE.match
         try:
-            while True:
-                state = self._state
-                if state == _CHUNK_DATA:
-                    take = min(self._chunk_left, len(buf) - pos)
-                    if take == 0:
-                        return None
-                    sink.write(bytes(buf[pos : pos + take]))
+            while pos < size:
+                if state == _CHUNK_SIZE:
+                    match = None if self._scanned else match_line(buf, pos)
+                    if match is None:
+                        start = pos + self._scanned
+                        if buf.find(b"\n", start) < 0 and size - pos <= _MAX_CHUNK_LINE + 1:
+                            # Unfinished: check only its new bytes (inline, as a line
+                            # trickled a byte at a time comes here once per byte).
+                            tail = size - 1 if buf[size - 1] == 0x0D else size
+                            if tail > start and buf[start:tail].translate(None, _LINE_CHARS):
+                                _check_line_bytes(buf, start, size, "chunk line")  # raises
+                            self._scanned = (tail if tail > start else start) - pos
+                            break
+                        newline = self._line_end(buf, pos, _MAX_CHUNK_LINE, "chunk line")
+                        if newline < 0:
+                            break
+                        match = match_line(buf, pos, newline + 1)
+                        if match is None or match.end() != newline + 1:
+                            raise _chunk_line_error(bytes(buf[pos : newline + 1]))
+                    end = match.end()
+                    if end - pos > _MAX_CHUNK_LINE + 2:  # it came whole, in one read
+                        raise RemoteProtocolError(400, "chunk line too long")
+                    pos = end
+                    chunk = int(match.group(1), 16)
+                    pending = len(out)
+                    if sink.size + pending + chunk > max_body:
+                        raise _limit_error(413, "chunked body", "max_body", max_body)
+                    if chunk == 0:
+                        state = _TRAILER
+                        continue
+                    if pending >= _CHUNK_OUT_FLUSH:
+                        sink.write(bytes(out))
+                        out = bytearray()
+                    if chunk > size - pos:  # the data goes on in the next reads
+                        self._chunk_left = chunk
+                        state = _CHUNK_DATA
+                        continue
+                    out += buf[pos : pos + chunk]
+                    pos += chunk
+                    if buf[pos : pos + 2] == b"\r\n":
+                        pos += 2  # the common case, without another pass of the loop
+                    else:
+                        state = _CHUNK_END
+                elif state == _CHUNK_DATA:
+                    take = self._chunk_left
+                    if take > size - pos:
+                        take = size - pos
+                    if len(out) >= _CHUNK_OUT_FLUSH:
+                        sink.write(bytes(out))
+                        out = bytearray()
+                    out += buf[pos : pos + take]
                     pos += take
                     self._chunk_left -= take
                     if self._chunk_left == 0:
-                        self._state = _CHUNK_END
-                    continue
-                newline = buf.find(b"\n", pos)
-                if newline < 0:
-                    if len(buf) - pos > _MAX_CHUNK_LINE:
-                        raise RemoteProtocolError(400, "chunk line too long")
-                    return None
-                if newline - pos > _MAX_CHUNK_LINE:  # the same bound when it came whole
-                    raise RemoteProtocolError(400, "chunk line too long")
-                line = bytes(buf[pos:newline])
-                if line[-1:] == b"\r":
-                    line = line[:-1]
-                pos = newline + 1
-                if state == _CHUNK_END:
-                    if line:
+                        state = _CHUNK_END
+                elif state == _CHUNK_END:  # the CRLF after the data, exactly
+                    if buf[pos] != 0x0D or (pos + 1 < size and buf[pos + 1] != 0x0A):
                         raise RemoteProtocolError(400, "missing CRLF after chunk data")
-                    self._state = _CHUNK_SIZE
-                elif state == _CHUNK_SIZE:
-                    size_text = line.split(b";", 1)[0].rstrip(b" \t")
-                    if not size_text or size_text.translate(None, _HEX) or len(size_text) > 16:
-                        raise RemoteProtocolError(400, "malformed chunk size")
-                    size = int(size_text, 16)
-                    if sink.size + size > limits.max_body:
-                        raise _limit_error(413, "chunked body", "max_body", limits.max_body)
-                    if size == 0:
-                        self._state = _TRAILER
-                    else:
-                        self._chunk_left = size
-                        self._state = _CHUNK_DATA
-                else:  # _TRAILER: fields checked and dropped, then the final blank line
+                    if pos + 1 == size:
+                        break  # the LF may be in the next read
+                    pos += 2
+                    state = _CHUNK_SIZE
+                else:  # _TRAILER: held to the rules of header fields, checked and dropped
+                    budget = self.limits.max_header_bytes - self._trailer_bytes
+                    newline = self._line_end(buf, pos, budget, "trailer section", status=431)
+                    if newline < 0:
+                        break
+                    line = bytes(buf[pos:newline])
+                    pos = newline + 1
+                    if line[-1:] == b"\r":
+                        line = line[:-1]
                     if not line:
-                        return self._finish(sink.result(), len(buf) - pos)
-                    self._trailer_bytes += len(line)
-                    if self._trailer_bytes > limits.max_header_bytes:
-                        raise _limit_error(
-                            431, "trailer section", "max_header_bytes", limits.max_header_bytes
-                        )
-                    name, colon, value = line.partition(b":")
-                    if (
-                        not colon
-                        or not name
-                        or name.translate(None, _TCHAR)
-                        or value.strip(b" \t").translate(None, _VALUE_CHARS)
-                    ):
-                        raise RemoteProtocolError(400, "malformed trailer field")
+                        if out:
+                            sink.write(bytes(out))
+                            out = bytearray()
+                        return self._finish(sink.result(), size - pos)
+                    self._check_trailer_field(line)
+            return None
         finally:
             if self._state != _DONE:
-                del buf[:pos]
+                self._state = state
+                if out:
+                    sink.write(bytes(out))
+                if pos:
+                    del buf[:pos]
+
+    def _line_end(self, buf: bytearray, pos: int, limit: int, what: str, status: int = 400) -> int:
+        """Where the line starting at ``pos`` ends (its LF), or -1 while it is unfinished.
+
+        Only bytes not seen before are searched.  An unfinished line is refused
+        as soon as it holds a byte no line may hold (a NUL, a control, a CR
+        not followed by LF) or grows past ``limit``; whichever a client sending
+        byte by byte would meet first is the answer, however the reads fell.
+        """
+        start = pos + self._scanned
+        newline = buf.find(b"\n", start)
+        end = len(buf) if newline < 0 else newline
+        if end - pos > limit + 1:
+            _check_line_bytes(buf, start, pos + limit + 1, what)
+            if status == 431:
+                raise _limit_error(431, what, "max_header_bytes", self.limits.max_header_bytes)
+            raise RemoteProtocolError(status, f"{what} too long")
+        if newline >= 0:
+            self._scanned = 0
+            return newline
+        self._scanned = _check_line_bytes(buf, start, end, what) - pos
+        return -1
+
+    def _check_trailer_field(self, line: bytes) -> None:
+        """A trailer field follows the rules of a header field; then it is dropped."""
+        name, colon, value = line.partition(b":")
+        if (
+            not colon
+            or not name
+            or name.translate(None, _TCHAR)  # obs-fold, whitespace before the colon
+            or value.strip(b" \t").translate(None, _VALUE_CHARS)  # bare CR, NUL...
+        ):
+            raise RemoteProtocolError(400, "malformed trailer field")
+        self._trailer_bytes += len(line)
+        self._trailer_fields += 1
+        limits = self.limits
+        if self._trailer_bytes > limits.max_header_bytes:
+            raise _limit_error(431, "trailer section", "max_header_bytes", limits.max_header_bytes)
+        if self._trailer_fields > limits.max_headers:
+            raise _limit_error(431, "number of trailer fields", "max_headers", limits.max_headers)
+
+
+def _check_line_bytes(buf: bytearray, start: int, end: int, what: str) -> int:
+    """Refuse a NUL, a control or a bare CR in ``buf[start:end]``; return where checking stopped.
+
+    A CR as the last byte so far is not yet bare (its LF may come next): the
+    returned index is before it, so the next read checks it again.
+    """
+    tail = end - 1 if buf[end - 1 : end] == b"\r" else end
+    if tail > start and buf[start:tail].translate(None, _LINE_CHARS):
+        if b"\r" in buf[start:tail]:
+            raise RemoteProtocolError(400, f"bare CR in a {what}")
+        raise RemoteProtocolError(400, f"control character in a {what}")
+    return max(tail, start)
+
+
+def _chunk_line_error(line: bytes) -> RemoteProtocolError:
+    """The precise complaint about a whole chunk line the grammar refused."""
+    if line[-2:] != b"\r\n":
+        return RemoteProtocolError(400, "chunk line ends in a bare LF, not CRLF")
+    body = line[:-2]
+    if b"\r" in body:
+        return RemoteProtocolError(400, "bare CR in a chunk line")
+    if body.translate(None, _LINE_CHARS):
+        return RemoteProtocolError(400, "control character in a chunk line")
+    size, semicolon, _ = body.partition(b";")
+    digits = size.rstrip(b" \t")
+    if not digits or digits.translate(None, _HEX) or len(digits) > 16:
+        return RemoteProtocolError(400, "malformed chunk size")
+    if not semicolon:
+        return RemoteProtocolError(400, "whitespace after the chunk size")
+    return RemoteProtocolError(400, "malformed chunk extension")

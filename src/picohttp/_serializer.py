@@ -76,6 +76,11 @@ _FRAMING = frozenset(("content-length", "connection", "transfer-encoding"))
 _TEXT_TYPES = ("text/", "application/javascript", "application/xml", "image/svg+xml")
 
 _known_names: Dict[str, str] = {}  # checked header name -> itself; bounded below
+# (name, str value) -> its checked "name: value\r\n" line, for fields other than
+# Content-Type, Date and framing: a static file's validators, a handler's fixed
+# headers.  Cleared when full (a site's ETags change; its fixed fields recur).
+_checked_lines: Dict[Tuple[str, str], str] = {}
+_checked_types: Dict[Tuple[str, str], str] = {}  # the same for Content-Type: its checked value
 
 STREAM_CHUNK = 256 * 1024
 
@@ -258,20 +263,39 @@ def serialize(
     headers = response._headers
     if headers:
         lines: List[str] = []
+        checked_lines = _checked_lines
         for name, value in headers.items():
+            if type(value) is str:
+                line = checked_lines.get((name, value))
+                if line is not None:
+                    lines.append(line)
+                    continue
+                checked_type = _checked_types.get((name, value))
+                if checked_type is not None:
+                    content_type = checked_type
+                    continue
             _check_name(name)
             folded = name.lower()
             if folded in _FRAMING:
                 continue
             if folded == "content-type":
                 content_type = _check_value(name, value)
+                if type(value) is str:
+                    if len(_checked_types) >= 256:
+                        _checked_types.clear()
+                    _checked_types[(name, value)] = content_type
                 continue  # written below, perhaps with a charset added
             if folded == "date":
                 has_date = True
             if isinstance(value, (list, tuple)):  # several fields, e.g. Set-Cookie
                 lines.extend(f"{name}: {_check_value(name, item)}\r\n" for item in value)
             else:
-                lines.append(f"{name}: {_check_value(name, value)}\r\n")
+                line = f"{name}: {_check_value(name, value)}\r\n"
+                lines.append(line)
+                if type(value) is str and folded != "date":
+                    if len(checked_lines) >= 1024:
+                        checked_lines.clear()
+                    checked_lines[(name, value)] = line
         extra = "".join(lines)
 
     body: Body

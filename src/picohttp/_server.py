@@ -18,6 +18,7 @@ import socket
 import threading
 from logging import INFO
 
+from ._filecache import set_limit as set_file_cache_limit
 from ._forwarded import proxy_hops
 from ._limits import Limits
 from ._loop import Loop
@@ -43,6 +44,8 @@ log = logging.getLogger("picohttp")
 listening_log = logging.getLogger("picohttp.listening")
 
 _UNSET: Any = object()
+#: Seconds after Ctrl-C or SIGTERM before a stop still waiting for handlers says so.
+SAY_WAITING_AFTER = 0.5
 
 
 def _default_max_connections() -> int:
@@ -159,7 +162,10 @@ class HttpServer:
     process), ``tls`` (an ``ssl.SSLContext``: serve HTTPS), ``fd`` (serve
     the listening socket already open as this descriptor instead of binding),
     ``socketMode`` (permissions of a ``host="unix:PATH"`` socket file,
-    0o660) and ``errorHandler`` (``f(request, response, status, message)``,
+    0o660), ``fileCacheBytes`` (memory ``staticResource`` may keep small
+    files in, per process, entry overhead included; ``None`` leaves the
+    process's bound as it is, 4 MiB unless set; 0 keeps no file) and
+    ``errorHandler`` (``f(request, response, status, message)``,
     called for every error answer a request gets: an ``HttpError``, the
     Router's 404 and 405, a handler's exception as 500, ``request.json``'s
     400, a form over a limit's 413; ``response.status`` is set and ``data``
@@ -217,6 +223,7 @@ class HttpServer:
         tls: Optional[ssl.SSLContext] = None,
         fd: Optional[int] = None,
         socketMode: int = DEFAULT_MODE,
+        fileCacheBytes: Optional[int] = None,
         errorHandler: Optional[Handler] = None,
     ) -> None:
         if _refusals:
@@ -232,6 +239,8 @@ class HttpServer:
 
             warn_if_exposed(handler, host)  # basicAuth's passwords, readable on the network
         _check_numbers(port, maxThreads, maxStreams, workers, fd, socketMode)
+        if fileCacheBytes is not None:  # the cache is the process's: the last server sets it
+            set_file_cache_limit(fileCacheBytes)
         self.handler = handler
         self.args: Tuple[Any, ...] = tuple(args)
         self.threads = threads
@@ -545,14 +554,22 @@ class HttpServer:
             self._service.announce_stopping()
             self._stop_requested = True
             self._loop.request_stop()
-            pool = self._pool
-            busy = pool.size - pool.idle if pool is not None else 0
-            if busy > 0:  # say why the stop may take a while (streams do not count)
+            if self._pool is not None:
+                # Say why the stop may take a while, if it still waits a moment later:
+                # a worker that is just closing its answer is no request in progress.
+                hint = " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else ""
+                timer = threading.Timer(SAY_WAITING_AFTER, say_waiting, args=(self._pool, hint))
+                timer.daemon = True
+                timer.start()
+
+        def say_waiting(pool: WorkerPool, hint: str) -> None:
+            busy = pool.size - pool.idle  # streams do not count: a stop ends them at once
+            if busy > 0 and len(interrupted) == 1 and not self._stopped.is_set():
                 log.warning(
                     "stopping: waiting up to %.1f s for %d request(s) in progress%s",
                     self.stopTimeout,
                     busy,
-                    " (Ctrl-C again to stop at once)" if signum == signal.SIGINT else "",
+                    hint,
                 )
 
         def on_hangup(signum: int, frame: Any) -> None:

@@ -30,6 +30,7 @@ pages by ``_listing.py``.
 
 from __future__ import annotations
 
+import errno
 import io
 import logging
 import os
@@ -47,6 +48,7 @@ from ._conditional import (
     select_range,
 )
 from ._filecache import inside
+from ._headers import has_any
 from ._message import HttpRequest, HttpResponse
 from ._mime import guess_type
 from ._serializer import FileBody
@@ -60,6 +62,10 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
     Source = Union[bytes, int, None]
 
 _FORBIDDEN_SEGMENTS = frozenset(("..", "."))
+# Request fields that can make a file's answer other than a plain 200 of all of it.
+_CONDITIONAL = frozenset(
+    ("if-match", "if-none-match", "if-modified-since", "if-unmodified-since", "range", "if-range")
+)
 _WINDOWS = os.name == "nt"
 # Opening a FIFO for reading blocks until a writer appears; O_NONBLOCK makes
 # the open return at once so fstat can refuse it.  Regular files ignore it.
@@ -97,6 +103,22 @@ _MESSAGES = {
 def _fail(response: HttpResponse, status: int) -> None:
     response.status = status
     response.data = _MESSAGES[status]
+
+
+#: The machine, not the path: no descriptor or memory left to open with.
+_STARVED = frozenset((errno.EMFILE, errno.ENFILE, errno.ENOMEM, errno.ENOBUFS))
+
+
+def _fail_open(response: HttpResponse, exc: Exception) -> None:
+    """A file or folder that could not be opened: 404, or 503 when the machine is out of
+    descriptors or memory (the file is there; a moment later it will open), logged once."""
+    if getattr(exc, "errno", None) not in _STARVED:
+        _fail(response, 404)
+        return
+    log.warning("static file not opened (%s); answered 503", exc)
+    response.status = 503
+    response.headers["Retry-After"] = "1"
+    response.data = "503 Service Unavailable: the server is out of resources; try again shortly\n"
 
 
 def safe_join(base: str, segments: List[str]) -> Optional[str]:
@@ -188,9 +210,9 @@ def _open(base: str, segments: List[str]) -> Tuple[Source, os.stat_result, str]:
 
 
 def _open_path(base: str, path: str, segments: List[str]) -> Tuple[Source, os.stat_result, str]:
-    kept = _filecache.lookup(path, base)
+    kept = _filecache.find(path, base)
     if kept is not None:
-        return kept
+        return kept.content, kept.info, kept.real
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except PermissionError:
@@ -339,12 +361,14 @@ def staticResource(
         return
     try:
         base = _real_base(staticBase)
-    except OSError:
-        _fail(response, 404)
+    except OSError as exc:
+        _fail_open(response, exc)
         return
     segments = request.path
     if not dotfiles and hidden(segments):
         _fail(response, 404)
+        return
+    if _answer_kept(request, response, base, segments, defaultMime, cacheControl):
         return
     try:
         source, info, path = _open(base, segments)
@@ -367,8 +391,8 @@ def staticResource(
         else:
             _fail(response, 404)
         return
-    except (OSError, ValueError):
-        _fail(response, 404)
+    except (OSError, ValueError) as exc:
+        _fail_open(response, exc)
         return
     if source is None:
         if not stat.S_ISDIR(info.st_mode):
@@ -384,7 +408,12 @@ def staticResource(
         except PermissionError:
             _fail(response, 403)
             return
-        except (OSError, ValueError):
+        except OSError as exc:
+            if exc.errno in _STARVED:  # not "no index": no descriptor to look with
+                _fail_open(response, exc)
+                return
+            source = None
+        except ValueError:
             source = None
         if source is None:
             if listing:
@@ -397,6 +426,47 @@ def staticResource(
         _fail(response, 404)  # "/file.txt/": a file is not a directory
         return
     _send_file(request, response, base, segments, path, source, info, defaultMime, cacheControl)
+
+
+def _answer_kept(
+    request: HttpRequest,
+    response: HttpResponse,
+    base: str,
+    segments: List[str],
+    default_mime: str,
+    cache_control: Optional[str],
+) -> bool:
+    """Answer a plain GET or HEAD of a kept file from its entry; ``False`` to go the long way.
+
+    Most requests for a page's files are such: no precondition, no range,
+    and no ``.gz`` twin beside the file (known for ``TTL``).  Their headers
+    depend only on the file (its entry) and the handler's arguments, so
+    they are derived once per entry by the long way's own ``_decide`` and
+    kept in ``entry.memo``; a hit costs the one ``stat`` and a dict copy.
+    """
+    if not segments or not segments[-1] or has_any(request.headers, _CONDITIONAL):
+        return False  # a directory's index, or a request _decide must look at
+    try:
+        path = _path(base, segments)
+    except _RefusedError:
+        return False
+    entry = _filecache.find(path, base)
+    if entry is None or not _filecache.has_no_twin(path + ".gz"):
+        return False
+    memo = entry.memo
+    if memo is None or memo[0] != default_mime or memo[1] != cache_control:
+        made = HttpResponse()
+        # No field of _CONDITIONAL in the request: _decide answers 200 with all of it.
+        _decide(request, made, entry.info, guess_type(path, default_mime), None, cache_control)
+        memo = entry.memo = (default_mime, cache_control, made.headers)
+    headers = response.headers
+    if headers:  # set by a handler that called this one: keep them, as the long way does
+        for name, value in memo[2].items():
+            headers[name] = value
+    else:
+        response.headers = memo[2].copy()
+    response.data = entry.content
+    return True
 
 
 def _send_fallback(
@@ -476,8 +546,8 @@ def _list_directory(
     except PermissionError:
         _fail(response, 403)
         return
-    except OSError:
-        _fail(response, 404)
+    except OSError as exc:
+        _fail_open(response, exc)
         return
     try:
         if not inside(base, _opened_path(fd, directory)):

@@ -168,9 +168,9 @@ class Streams:
         try:
             if isinstance(body, StreamBody):
                 send_stream(sock, head, body, self._write_timeout)
-            else:
+            else:  # the 500 of a stream that failed at once: head and its short text
                 sock.settimeout(self._write_timeout)
-                sock.sendall(head)
+                sock.sendall(head + body if type(body) is bytes else head)
         except OSError as exc:  # the client left, stopped reading, or a stop shut it down
             log.debug("%s: streamed response ended early (%s)", client[0], exc)
         except BaseException:

@@ -2,8 +2,12 @@
 
 Pure string work, no I/O.  The path is split on ``/`` *before* each segment is
 percent-decoded, so ``/a%2Fb`` is the single segment ``"a/b"`` and can never
-become two.  Percent-escapes decode as UTF-8; bytes that are not UTF-8 become
-U+FFFD, as Flask and Werkzeug do, so handlers only ever see printable text.
+become two.  Percent-escapes in the path decode as UTF-8, and bytes that are
+not UTF-8 become lone surrogates (``surrogateescape``, as ``os.fsdecode``
+does), so no byte of the path is lost: ``segment.encode("utf-8",
+"surrogateescape")`` gives back exactly what the client sent, and a file name
+that is not UTF-8 can be served.  The query decodes as before (U+FFFD for
+bytes that are not UTF-8, as Flask and Werkzeug do).
 """
 
 from __future__ import annotations
@@ -19,8 +23,12 @@ _HEXDIGITS = "0123456789abcdefABCDEF"
 _ESCAPES = {a + b: bytes.fromhex(a + b) for a in _HEXDIGITS for b in _HEXDIGITS}
 
 
-def unquote(text: str, plus: bool = False) -> str:
-    """Percent-decode ``text`` (``+`` means space when ``plus``); bad escapes stay as sent."""
+def unquote(text: str, plus: bool = False, errors: str = "replace") -> str:
+    """Percent-decode ``text`` (``+`` means space when ``plus``); bad escapes stay as sent.
+
+    ``errors`` is how bytes that are not UTF-8 decode: ``"replace"`` (U+FFFD)
+    or ``"surrogateescape"`` (each kept, as a lone surrogate).
+    """
     if plus and "+" in text:
         text = text.replace("+", " ")
     if "%" not in text:
@@ -35,7 +43,7 @@ def unquote(text: str, plus: bool = False) -> str:
         else:
             out.append(byte)
             out.append(piece[2:].encode())
-    return b"".join(out).decode("utf-8", "replace")
+    return b"".join(out).decode("utf-8", errors)
 
 
 class QueryDict(dict):  # type: ignore[type-arg]  # dict[str, str]
@@ -111,7 +119,9 @@ def parse_target(target: str) -> Tuple[List[str], QueryDict]:
     if raw_path == "*":
         segments = ["*"]
     elif "%" in raw_path:
-        segments = [unquote(segment) for segment in raw_path[1:].split("/")]
+        segments = [
+            unquote(segment, False, "surrogateescape") for segment in raw_path[1:].split("/")
+        ]
     else:
         segments = raw_path[1:].split("/")
     return segments, (parse_query(raw_query) if raw_query else QueryDict())

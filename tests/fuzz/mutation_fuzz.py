@@ -18,6 +18,14 @@ server's threads and file descriptors are back to where they started.
     python tests/fuzz/mutation_fuzz.py --iterations 100000 --seed 7
     python tests/fuzz/mutation_fuzz.py --sequential --concurrency 8
 
+With ``--bodies`` the mutations go to the body instead: Content-Length bodies
+(the length then follows the mutated body, or not), chunked bodies (chunk
+lines, extensions, data CRLFs and trailers mutated with their own tokens) and
+form bodies (urlencoded and multipart, charsets and ``filename*`` included).
+The handler reads ``request.form`` and ``request.files`` too, so the oracle is
+the parser and then the form parser: every outcome must be a request or a
+``RemoteProtocolError``, never another exception, and never a 500.
+
 A failure prints its seed and iteration, enough to replay it alone with
 ``--seed S --first I --iterations 1``.
 """
@@ -65,7 +73,12 @@ TOKENS = [
 
 
 def echo(request: Any, body: Optional[bytes]) -> Dict[str, Any]:
-    return {
+    """The request as JSON data; for a form body, its fields and files too.
+
+    Reading a malformed form raises ``RemoteProtocolError``, which the server
+    answers with its status: the caller's business.
+    """
+    seen = {
         "method": request.method,
         "path": request.path,
         "query": request.query,
@@ -73,6 +86,20 @@ def echo(request: Any, body: Optional[bytes]) -> Dict[str, Any]:
         "headers": dict(request.headers),
         "body": None if body is None else body.decode("latin-1"),
     }
+    content_type = (request.headers.get("Content-Type") or "").lower()
+    if "form" in content_type:
+        files = request.files
+        try:
+            seen["form"] = {name: request.form.getlist(name) for name in request.form}
+            seen["files"] = {
+                name: [[f.filename, f.contentType, f.size] for f in files.getlist(name)]
+                for name in files
+            }
+        finally:
+            for name in files:
+                for upload in files.getlist(name):
+                    upload.close()
+    return seen
 
 
 class EchoHandler:
@@ -131,6 +158,95 @@ def mutate(rng: random.Random, corpus: List[bytes]) -> bytes:
     return bytes(data)
 
 
+_POST = b"POST /b?q=1 HTTP/1.1\r\nHost: h\r\n"
+#: Charsets a client may name, known, unknown and not text at all.
+CHARSETS = [
+    b"utf-8", b"iso-8859-1", b"utf-16", b"shift_jis", b"idna", b"undefined", b"punycode",
+    b"rot13", b"base64", b"zlib", b"unicode_escape", b"no-such-charset",
+]  # fmt: skip
+
+
+def _multipart(rng: random.Random) -> bytes:
+    charset, name_charset = rng.choice(CHARSETS), rng.choice(CHARSETS)
+    return (
+        b'--B\r\nContent-Disposition: form-data; name="a"\r\n\r\nfirst\r\n'
+        b'--B\r\nContent-Disposition: form-data; name="t"\r\n'
+        b"Content-Type: text/plain; charset=%s\r\n\r\ncaf\xe9 \\N{x}\r\n"
+        b'--B\r\nContent-Disposition: form-data; name="f"; filename="a.txt"; '
+        b"filename*=%s''%%C3%%A9.txt\r\nContent-Type: text/plain\r\n\r\nfile body\r\n"
+        b"--B--\r\n"
+    ) % (charset, name_charset)
+
+
+#: Bodies to mutate: (head fields after Host, body, framing).
+BODIES = [
+    (b"Content-Type: text/plain\r\n", b"hello world", "length"),
+    (b"Content-Type: text/plain; charset=utf-16\r\n", b"h\x00i\x00", "length"),
+    (b"Content-Type: application/x-www-form-urlencoded\r\n", b"a=1&b=%C3%A9&c=x+y&d", "length"),
+    (b"Content-Type: multipart/form-data; boundary=B\r\n", b"multipart", "length"),
+    (b"Content-Type: multipart/form-data; boundary=B\r\n", b"multipart", "chunked"),
+    (b"Content-Type: application/x-www-form-urlencoded\r\n", b"a=1&b=2", "chunked"),
+    (b"Content-Type: text/plain\r\n", b"chunk one, chunk two", "chunked-ext"),
+]
+BODY_TOKENS = [
+    b"\r", b"\n", b"\r\n", b"\0", b" ", b"\t", b";", b"=", b'"', b"\\", b"&", b"+", b"%",
+    b"%FF", b"%C3", b"%%", b"0", b"f", b"ffffffff", b"-1", b"0x1", b"\x80", b"\xff",
+    b";ext", b";e=v", b';e="q\\"x"', b"; e = v", b"0\r\n\r\n", b"0\r\nX-T: v\r\n\r\n",
+    b"--B\r\n", b"--B--", b"\r\n--B\r\n", b"\r\n\r\n", b"Content-Disposition: form-data; ",
+    b'name="n"', b"name*=utf-8''%E2%82%AC", b"filename*=undefined''x", b"filename*=idna''x",
+    b"filename*=rot13''x", b"filename*=utf-16''%FF", b"filename*0*=utf-8''a", b"filename*1=b",
+    *(
+        b"Content-Type: text/plain; charset=%s\r\n" % name
+        for name in (b"idna", b"base64", b"punycode", b"zlib", b"unicode_escape", b"undefined")
+    ),
+]  # fmt: skip
+
+
+def _chunked(body: bytes, rng: random.Random, extensions: bool) -> bytes:
+    out = b""
+    at = 0
+    while at < len(body):
+        size = rng.randint(1, 9)
+        piece = body[at : at + size]
+        at += size
+        ext = rng.choice([b"", b";a", b";a=b", b' ; n = "v\\"x"', b";x;y=1"]) if extensions else b""
+        out += b"%x%s\r\n%s\r\n" % (len(piece), ext, piece)
+    return out + rng.choice([b"0\r\n\r\n", b"0;last\r\nX-Sum: 1\r\n\r\n"])
+
+
+def mutate_body(rng: random.Random) -> bytes:
+    """A request whose head is sound and whose body (or its framing) is mutated."""
+    fields, body, framing = rng.choice(BODIES)
+    if body == b"multipart":
+        body = _multipart(rng)
+    if framing == "length":
+        wire = bytearray(body)
+    else:
+        wire = bytearray(_chunked(body, rng, framing == "chunked-ext"))
+    for _ in range(rng.randint(0, 3)):
+        size = len(wire)
+        at = rng.randint(0, size)
+        op = rng.randrange(6)
+        if op == 0 and size:  # flip a byte
+            wire[rng.randrange(size)] = rng.randrange(256)
+        elif op in (1, 2):  # insert a body token
+            wire[at:at] = rng.choice(BODY_TOKENS)
+        elif op == 3 and size:  # delete a span
+            wire[at : at + rng.randint(1, 8)] = b""
+        elif op == 4 and size:  # duplicate a span (a chunk, a part, a field)
+            end = min(size, at + rng.randint(1, 60))
+            wire[at:at] = wire[at:end] * rng.choice([1, 2, 40])
+        elif op == 5 and size:  # truncate
+            del wire[at:]
+    if framing == "length":
+        # Mostly the true length of the mutated body, sometimes the original one.
+        length = len(wire) if rng.random() < 0.8 else len(body)
+        head = _POST + fields + b"Content-Length: %d\r\n\r\n" % length
+    else:
+        head = _POST + fields + b"Transfer-Encoding: chunked\r\n\r\n"
+    return head + bytes(wire)
+
+
 def oracle(data: bytes, limits: Limits) -> Tuple[str, Any]:
     parser = RequestParser(limits)
     try:
@@ -138,8 +254,32 @@ def oracle(data: bytes, limits: Limits) -> Tuple[str, Any]:
         if request is None:
             parser.eof()
             return ("close", None)
-        return ("request", echo(request, request.body))
+        return ("request", echo(request, request.body))  # forms raise RemoteProtocolError too
     except TlsHandshakeError:  # the server closes without an HTTP answer
+        return ("close", None)
+    except RemoteProtocolError as error:
+        return ("status", error.status)
+
+
+def parser_accepts(data: bytes, limits: Limits) -> bool:
+    """Whether the parser makes a request of ``data``: the handler runs, even for a bad form."""
+    try:
+        return RequestParser(limits).feed(data) is not None
+    except RemoteProtocolError:
+        return False
+
+
+def oracle_in_pieces(pieces: List[bytes], limits: Limits) -> Tuple[str, Any]:
+    """``oracle`` for bytes fed in several reads; any exception but RemoteProtocolError escapes."""
+    parser = RequestParser(limits)
+    try:
+        for piece in pieces:
+            request = parser.feed(piece)
+            if request is not None:
+                return ("request", echo(request, request.body))
+        parser.eof()
+        return ("close", None)
+    except TlsHandshakeError:
         return ("close", None)
     except RemoteProtocolError as error:
         return ("status", error.status)
@@ -190,7 +330,7 @@ class Summary:
     outcomes: Counter[str] = field(default_factory=collections.Counter)
     failures: List[str] = field(default_factory=list)
     handler_calls: int = 0
-    accepted: int = 0
+    accepted: int = 0  # requests the handler was called for
     resets: int = 0
     seconds: float = 0.0
 
@@ -216,8 +356,17 @@ def fuzz(
     first: int = 0,
     timeout: float = 10.0,
     check_every: int = 250,
+    bodies: bool = False,
+    fault_answers: Tuple[int, ...] = (),
 ) -> Summary:
-    """Send ``iterations`` mutated requests to ``port``; compare each answer with the parser."""
+    """Send ``iterations`` mutated requests to ``port``; compare each answer with the parser.
+
+    ``bodies``: mutate bodies (Content-Length, chunked, forms) behind a sound head.
+    ``fault_answers``: statuses the server may give instead of the parser's answer,
+    because the test injects faults of the machine into it (507 for a full disk,
+    503 for no descriptor); counted as ``fault NNN``, and the handler may then run
+    fewer times than the parser accepted.
+    """
     corpus = seeds()
     summary = Summary()
     lock = threading.Lock()
@@ -232,10 +381,11 @@ def fuzz(
             if i is None:
                 return
             rng = random.Random(f"{seed}:{i}")
-            data = mutate(rng, corpus)
+            data = mutate_body(rng) if bodies else mutate(rng, corpus)
             cuts = sorted(rng.sample(range(1, len(data)), min(2, len(data) - 1))) if data else []
             pieces = [data[a:b] for a, b in zip([0, *cuts], [*cuts, len(data)])] or [b""]
             want = oracle(data, limits)
+            handled = want[0] == "request" or (bodies and parser_accepts(data, limits))
             reset = False
             try:
                 raw, reset = exchange(port, pieces, timeout)
@@ -245,13 +395,17 @@ def fuzz(
             # A reset is acceptable only after a complete answer: the client then sent
             # bytes after a GET/HEAD request that the server had no reason to wait for.
             ok = got == want and not (reset and got[0] == "close")
+            faulted = not ok and got[0] == "status" and got[1] in fault_answers
             health = None
             if i % check_every == 0:
                 health = answer_of(exchange(port, [b"GET /health HTTP/1.0\r\n\r\n"], timeout)[0])
             with lock:
                 summary.iterations += 1
                 summary.outcomes[f"{want[0]} {want[1]}" if want[0] == "status" else want[0]] += 1
-                summary.accepted += want[0] == "request"
+                summary.accepted += handled and not faulted
+                if faulted:
+                    summary.outcomes[f"fault {got[1]}"] += 1
+                    ok = True
                 summary.resets += reset
                 if not ok:
                     summary.failures.append(
@@ -269,7 +423,11 @@ def fuzz(
     summary.seconds = time.monotonic() - start
     health_checks = sum(1 for i in range(first, first + iterations) if i % check_every == 0)
     summary.handler_calls = handler.calls - calls_before - health_checks
-    if summary.handler_calls != summary.accepted:
+    # With faults injected, a body that failed to store after the parser had taken
+    # its head is counted neither way: the handler may not run more often, though.
+    if summary.handler_calls != summary.accepted and not (
+        fault_answers and summary.handler_calls <= summary.accepted
+    ):
         summary.failures.append(
             f"the handler ran {summary.handler_calls} times for {summary.accepted} requests"
         )
@@ -290,6 +448,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--port", type=int, help="fuzz a running server with LIMITS and echo")
     parser.add_argument("--check-every", type=int, default=250)
     parser.add_argument("--show", type=int, default=10, help="failures to print")
+    parser.add_argument("--bodies", action="store_true", help="mutate bodies, not heads")
     args = parser.parse_args(argv)
     limits = Limits(
         max_request_line=LIMITS["maxRequestLine"],
@@ -302,6 +461,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         summary = fuzz(
             args.port, handler, args.iterations, args.seed, limits=limits,
             concurrency=args.concurrency, first=args.first, check_every=args.check_every,
+            bodies=args.bodies,
         )  # fmt: skip
     else:
         threads_before, fds_before = threading.active_count(), _fds()
@@ -312,6 +472,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             summary = fuzz(
                 server.port, handler, args.iterations, args.seed, limits=limits,
                 concurrency=args.concurrency, first=args.first, check_every=args.check_every,
+                bodies=args.bodies,
             )  # fmt: skip
         finally:
             server.stop()

@@ -181,6 +181,11 @@ def test_descriptors_held_by_the_application_pause_accepting_without_a_spin(
     begin = time.monotonic()
     assert get(child.port) == b"served"
     print(f"normal client answered {time.monotonic() - begin:.2f} s after descriptors came back")
+    # The pause ends on the accept that finds the backlog empty, which may come just
+    # after that answer: wait for its line (the log file is all the child says).
+    deadline = time.monotonic() + 10
+    while not pause_lines(child.log())[1] and time.monotonic() < deadline:
+        time.sleep(0.05)
     started, ended = pause_lines(child.log())
     assert len(started) == 1 and len(ended) == 1, child.log()[-5:]
     assert "accept(s) failed" in ended[0]

@@ -94,7 +94,9 @@ def test_850_trickled_bodies_leave_the_server_answering_and_end_in_408() -> None
             statuses = {parse_response(raw)[0] for raw in trickles.answers.values()}
             assert statuses == {408}
             assert all(b"minBodyRate" in raw for raw in trickles.answers.values())
-            assert min(trickles.answered_after) >= HEAD_TIMEOUT - 0.1
+            # Not ended before the bound; the client's clock starts when it has sent the
+            # head, which on a loaded machine can be up to a second after the server's.
+            assert min(trickles.answered_after) >= HEAD_TIMEOUT - 1.0
             assert max(trickles.answered_after) < HEAD_TIMEOUT + 2 + MARGIN
             assert recorder.uris() == ["/health", "/normal"]  # no half body reached the handler
         finally:

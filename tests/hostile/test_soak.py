@@ -2,8 +2,9 @@
 
 Longer runs: ``python benchmarks/soak.py --duration 300 --clients 16 [--sequential]``.
 The mix includes issue 13's hostile clients: bodies in 1-byte chunks, 16 MiB
-urlencoded forms, trickling bodies and never-read streams held open; a handler
-raising SystemExit only where that fix is in (see the skipped test below).
+urlencoded forms, trickling bodies and never-read streams held open; and, each in a
+run of its own, a handler raising SystemExit and more never-read streams than
+worker threads.
 """
 
 from __future__ import annotations
@@ -50,11 +51,6 @@ def test_soak_loses_nothing(mode):
     assert result["unread_streams_opened"] >= result["unread_streams_held"] == 4
 
 
-# The integrator: drop this skip once the branch that makes a handler's
-# BaseException a 500 (issue 13, "faults") is merged.  On this branch a handler
-# raising SystemExit gets no answer at all (threads=True: the slot leaks and the
-# client waits for its timeout; threads=False: the server exits).
-@pytest.mark.skip(reason="needs the faults branch: SystemExit from a handler is not yet a 500")
 @pytest.mark.parametrize("mode", ["threads", "sequential"])
 def test_soak_with_a_handler_raising_system_exit(mode):
     command = [PYTHON, str(ROOT / "benchmarks" / "soak.py"), "--duration", "3", "--json"]
@@ -81,11 +77,6 @@ def test_the_soak_checker_notices_a_cut_or_wrong_answer():
     assert soak.check_answer(b"", 200, b"hello") is not None
 
 
-# The integrator: drop this skip once the branch that keeps streams from holding
-# every worker thread (issue 13, "streams") is merged.  On this branch each
-# never-read stream holds a worker thread (threads=True) until writeTimeout, so
-# 40 of them at maxThreads=32 leave plain requests unanswered (issue 13).
-@pytest.mark.skip(reason="needs the streams branch: unread streams hold a worker thread each")
 def test_soak_with_more_unread_streams_than_worker_threads():
     command = [PYTHON, str(ROOT / "benchmarks" / "soak.py"), "--duration", "3", "--json"]
     command += ["--clients", "6", "--seed", "20261203", "--unread-streams", "40"]

@@ -127,6 +127,8 @@ def test_what_the_first_and_second_ctrl_c_print_is_true(tmp_path: Path) -> None:
     with running_script(STUCK_APP, tmp_path, str(port)) as process:
         wait_for_port(port, process=process)
         assert process.stdout is not None and process.stderr is not None
+        # The script configured no logging: its first line says where it listens.
+        assert process.stderr.readline().startswith(b"picohttp serving on http://")
         with connect(port) as stuck:
             stuck.sendall(b"GET / HTTP/1.0\r\n\r\n")
             assert process.stdout.readline() == b"handling\n"

@@ -330,7 +330,7 @@ def test_cli_auth_and_auth_file(tmp_path: Path) -> None:
     users = tmp_path / "users.txt"
     users.write_text("# household\nann:pw:with:colons\n\nbob:b0b\n")
     port = free_port()
-    args = ["-b", "127.0.0.1", "--auth", "eve:3ve", "--auth-file", str(users)]
+    args = ["--auth", "eve:3ve", "--auth-file", str(users)]  # 127.0.0.1, the default
     for url in run_cli(tmp_path, args, port):
         assert requests.get(url).status_code == 401
         assert requests.get(url, auth=("ann", "pw:with:colons")).json() == {"user": "ann"}
@@ -342,7 +342,8 @@ def test_cli_auth_and_auth_file(tmp_path: Path) -> None:
 
 def test_cli_warns_once_for_auth_on_every_interface_without_tls(tmp_path: Path) -> None:
     port = free_port()
-    for url in run_cli(tmp_path, ["--auth", "ann:pw"], port):
+    # The command line answers this machine only unless told: --bind 0.0.0.0 serves the LAN.
+    for url in run_cli(tmp_path, ["--bind", "0.0.0.0", "--auth", "ann:pw"], port):
         assert requests.get(url, auth=("ann", "pw")).json() == {"user": "ann"}
     err = (tmp_path / "server.err").read_text()
     assert err.count("basicAuth over plain HTTP") == 1, err

@@ -186,18 +186,21 @@ def test_an_expired_entry_is_opened_and_checked_again(tmp_path: Path, opened: Li
 def test_the_total_is_bounded_and_the_oldest_go_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_filecache, "TOTAL_LIMIT", 10 * 1024)
     pages = []
     for name in "abc":
         page = tmp_path / f"{name}.bin"
         page.write_bytes(name.encode() * 4096)
         pages.append(page)
+    # An entry is charged its content, its two paths and the entry's own overhead:
+    # room for two of them, not three.
+    charge = 4096 + 2 * len(str(pages[0])) + _filecache.ENTRY_OVERHEAD
+    monkeypatch.setattr(_filecache, "TOTAL_LIMIT", 2 * charge + 100)
     with serving(static(tmp_path)) as server:
         for page in pages:
             serve_until_kept(server.port, f"/{page.name}", page)
         bodies = [get(server.port, f"/{page.name}")[2] for page in pages]
     assert [kept(page) for page in pages] == [False, True, True]
-    assert _filecache._total == sum(len(e.content) for e in _filecache._entries.values()) <= 10240
+    assert _filecache._total == 2 * charge
     assert bodies == [page.read_bytes() for page in pages]
 
 
@@ -291,3 +294,42 @@ def test_a_small_file_that_fails_to_close_is_still_sent_and_the_server_stays_up(
     with serving(handler) as server:
         answers = [get(server.port, "/") for _ in range(3)]
     assert all(status == 200 and body == b"x" * 500 for status, _, body in answers)
+
+
+def test_a_kept_file_answers_with_the_headers_of_the_long_way(tmp_path: Path) -> None:
+    # The short way (a plain GET of a kept file) must say exactly what the long way says.
+    page = tmp_path / "page.css"
+    page.write_bytes(b"p { margin: 0 }" * 10)
+    with serving(static(tmp_path, cacheControl="max-age=60")) as server:
+        first = serve_until_kept(server.port, "/page.css", page)
+        assert _filecache._entries[str(page)].memo is None  # answered the long way so far
+        _, headers, body = get(server.port, "/page.css")
+        assert _filecache._entries[str(page)].memo is not None  # this one the short way
+    assert body == page.read_bytes()
+    assert headers == first
+    assert headers["cache-control"] == "max-age=60"
+    assert headers["content-type"] == "text/css; charset=utf-8"
+
+
+def test_the_short_way_keeps_a_handlers_headers_and_its_own_arguments(tmp_path: Path) -> None:
+    page = tmp_path / "notes"  # no extension: the Content-Type is defaultMime
+    page.write_bytes(b"some notes")
+
+    def handler(request: Any, response: Any) -> None:
+        response.headers["X-Frame-Options"] = "DENY"
+        if request.path[0] == "raw":
+            request.path = request.path[1:]
+            staticResource(request, response, str(tmp_path), defaultMime="application/x-raw")
+        else:
+            staticResource(request, response, str(tmp_path))
+
+    with serving(handler) as server:
+        serve_until_kept(server.port, "/notes", page)
+        answers = [get(server.port, target) for target in ("/notes", "/raw/notes", "/notes")]
+    assert [answer[2] for answer in answers] == [b"some notes"] * 3
+    assert [answer[1]["content-type"] for answer in answers] == [
+        "text/plain",
+        "application/x-raw",
+        "text/plain",
+    ]
+    assert all(answer[1]["x-frame-options"] == "DENY" for answer in answers)

@@ -131,3 +131,23 @@ def test_a_misspelled_mount_keyword_suggests_the_right_one() -> None:
         router.mount("/static", lambda request, response, prefix: None)
     router.mount("/static", picohttp.staticResource, staticBase="site", listing=True)
     router.mount("/api", picohttp.Router())
+
+
+def test_a_misspelled_keyword_in_a_partial_handler_is_caught_at_construction() -> None:
+    # The static-files guide's pattern: functools.partial(staticResource, ...) as the handler.
+    typo = functools.partial(picohttp.staticResource, staticbase="site")
+    message = refused(TypeError, handler=typo)
+    assert "unexpected keyword argument 'staticbase'" in message
+    assert "did you mean staticBase='site'?" in message
+    assert "what functools.partial adds" in message
+
+    # Positional arguments of nested partials come first, as the call would pass them.
+    def three(prefix: str, request: object, response: object) -> None:
+        pass
+
+    assert "too many positional" in refused(
+        TypeError, handler=functools.partial(functools.partial(three, "a"), "b")
+    )
+    right = functools.partial(picohttp.staticResource, staticBase="site", listing=True)
+    picohttp.HttpServer(0, right, host="127.0.0.1", start=False).stop()
+    picohttp.HttpServer(0, functools.partial(three, "a"), host="127.0.0.1", start=False).stop()

@@ -135,3 +135,26 @@ def test_union_gives_headers() -> None:
     assert merged["CONTENT-TYPE"] == "text/html"
     assert len(merged) == 3
     assert make()["content-type"] == "text/plain"
+
+
+def test_a_copy_is_independent_and_still_case_insensitive() -> None:
+    original = Headers({"Content-Type": "text/plain", "ETag": '"1"'})
+    copied = original.copy()
+    copied["Content-Type"] = "text/html"
+    copied["x-new"] = "1"
+    assert original == {"Content-Type": "text/plain", "ETag": '"1"'}
+    assert copied == {"Content-Type": "text/html", "ETag": '"1"', "x-new": "1"}
+    assert copied["CONTENT-TYPE"] == "text/html" and "X-NEW" in copied
+    assert "x-new" not in original and original["content-type"] == "text/plain"
+    assert list(copied) == ["Content-Type", "ETag", "x-new"]  # names as spelled, in order
+    assert dict(copied) == {"Content-Type": "text/html", "ETag": '"1"', "x-new": "1"}
+
+
+def test_has_any_finds_a_name_in_any_case() -> None:
+    from picohttp._headers import has_any
+
+    wanted = frozenset(("range", "if-none-match"))
+    assert has_any(Headers({"RANGE": "bytes=0-1"}), wanted)
+    assert not has_any(Headers({"Host": "x", "Accept": "*/*"}), wanted)
+    assert has_any({"If-None-Match": '"a"'}, wanted)  # a plain dict put there by a handler
+    assert not has_any({}, wanted)

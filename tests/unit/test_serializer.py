@@ -369,3 +369,17 @@ def test_file_descriptor_is_not_leaked_by_refused_responses(tmp_path: Path) -> N
         with pytest.raises(LocalProtocolError):
             run(file, headers={"X": "a\nb"})
         assert os.fstat(file.fileno()).st_size == 1
+
+
+def test_remembered_header_lines_never_let_a_bad_value_through() -> None:
+    # Checked lines are remembered per (name, value): a value seen good stays good,
+    # a new one is checked, and a bad one is refused however often it comes.
+    for _ in range(3):
+        response = HttpResponse(headers={"X-Tag": "ok", "Content-Type": "text/css"}, data=b"x")
+        head = serialize(response, "GET", DATE)[0]
+        assert b"\r\nX-Tag: ok\r\n" in head and b"\r\nContent-Type: text/css\r\n" in head
+    for name in ("X-Tag", "Content-Type"):
+        for _ in range(2):
+            bad = HttpResponse(headers={name: "ok\r\nSet-Cookie: x=1"}, data=b"x")
+            with pytest.raises(LocalProtocolError, match="control character"):
+                serialize(bad, "GET", DATE)

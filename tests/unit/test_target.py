@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -40,12 +41,30 @@ def test_encoded_dots_are_decoded_but_not_interpreted() -> None:
     assert parse_target("/%252e%252e")[0] == ["%2e%2e"]  # decoded once, not twice
 
 
-def test_bad_escapes_stay_as_sent_and_bad_utf8_becomes_replacement_character() -> None:
+def test_bad_escapes_stay_as_sent_and_bad_utf8_keeps_its_bytes() -> None:
     assert parse_target("/100%")[0] == ["100%"]
     assert parse_target("/%zz%4")[0] == ["%zz%4"]
     assert parse_target("/%G1x")[0] == ["%G1x"]
-    assert parse_target("/a%ffb")[0] == ["a\ufffdb"]
-    assert parse_target("/%C3")[0] == ["\ufffd"]
+    # Bytes that are not UTF-8 decode as os.fsdecode does, never as U+FFFD.
+    assert parse_target("/a%ffb")[0] == ["a\udcffb"]
+    assert parse_target("/%C3")[0] == ["\udcc3"]
+    assert parse_target("/%91")[0] == ["\udc91"]
+
+
+@pytest.mark.parametrize(
+    "raw", [b"\x91", b"\xff\xfe", b"a\xc3", b"\xc3\xa9\x80", b"\xed\xa0\x80", bytes(range(256))]
+)
+def test_every_byte_of_a_path_segment_can_be_recovered(raw: bytes) -> None:
+    from urllib.parse import quote
+
+    (segment,), _ = parse_target("/" + quote(raw, safe=""))
+    assert segment.encode("utf-8", "surrogateescape") == raw
+    assert segment == os.fsdecode(raw) or os.name == "nt"
+    assert "\ufffd" not in segment
+
+
+def test_the_query_still_decodes_bad_utf8_as_the_replacement_character() -> None:
+    assert parse_target("/p?q=%91&r=%C3%A9") == (["p"], {"q": "\ufffd", "r": "\xe9"})
 
 
 def test_absolute_form_uses_its_path() -> None:
