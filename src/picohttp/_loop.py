@@ -504,13 +504,11 @@ class Loop:
             self._reject(conn, error, now)
             return
         except OSError:
-            sock.close()
-            self.open -= 1
+            self.close(Connection(sock, client, None))
             return
         except Exception:  # MemoryError, a bug: this connection only (the try costs nothing)
             log.exception("unexpected error on the connection from %s; closed", client[0])
-            sock.close()
-            self.open -= 1
+            self.close(Connection(sock, client, None))
             return
         if parsed is not None:
             self._dispatch(sock, client, parsed[0], parsed[1])
