@@ -21,18 +21,16 @@ from __future__ import annotations
 import operator
 import re
 
-from ._body import BodySink
+from ._body import BodySink, parse_content_length
 from ._errors import RemoteProtocolError
 from ._headers import Headers
-from ._limits import DEFAULT_LIMITS, KEYWORDS, Limits
-from ._message import _UNSET, HttpRequest
+from ._limits import DEFAULT_LIMITS, Limits, limit_error
+from ._message import HttpRequest
 from ._target import parse_target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Dict, List, Optional, Tuple
-
-    from ._target import QueryDict
+    from typing import Any, Dict, Optional, Tuple
 
 # RFC 9110 5.6.2: tchar.  bytes.translate(None, ALLOWED) leaves only the bytes
 # that are not allowed, so "is every byte legal" is one C call.
@@ -47,7 +45,6 @@ _DIGITS = b"0123456789"
 # Parser states.
 _HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _DONE = range(7)
 
-_MAX_CL_DIGITS = 19  # anything longer overflows a signed 64-bit length
 _MAX_CHUNK_LINE = 4096  # a chunk-size line, extensions included
 
 # RFC 9112 7.1, exactly: chunk-size, then *( BWS ";" BWS name [ BWS "=" BWS value ] )
@@ -88,13 +85,6 @@ class TlsHandshakeError(RemoteProtocolError):
         super().__init__(400, "a TLS handshake on a plain-HTTP port")
 
 
-def _limit_error(status: int, what: str, limit_name: str, value: int) -> RemoteProtocolError:
-    keyword = KEYWORDS[limit_name]
-    return RemoteProtocolError(
-        status, f"{what} exceeds {keyword}={value} (raise it with HttpServer({keyword}=...))"
-    )
-
-
 def _find_head_end(buf: bytes, start: int) -> Tuple[int, int]:
     """Find the blank line ending the head: (end of the last field line, start of the body)."""
     crlf = buf.find(b"\n\r\n", start)
@@ -121,7 +111,7 @@ def _skip_blank_lines(buf: Any) -> Any:
     return stripped
 
 
-def _head_limit_error(buf: Any, length: int, limits: Limits) -> Optional[RemoteProtocolError]:
+def _headlimit_error(buf: Any, length: int, limits: Limits) -> Optional[RemoteProtocolError]:
     """The 414 or 431 for a head of ``length`` bytes so far, or None; a bare CR seen earlier wins.
 
     Errors are reported in the order a byte-at-a-time client would meet them,
@@ -131,10 +121,10 @@ def _head_limit_error(buf: Any, length: int, limits: Limits) -> Optional[RemoteP
     ``max_header_bytes + 1``.
     """
     if length > limits.max_request_line + 1 and buf.find(b"\n", 0, limits.max_request_line + 2) < 0:
-        error = _limit_error(414, "request line", "max_request_line", limits.max_request_line)
+        error = limit_error(414, "request line", "max_request_line", limits.max_request_line)
         at = limits.max_request_line + 2
     elif length > limits.max_header_bytes:
-        error = _limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
+        error = limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
         at = limits.max_header_bytes + 1
     else:
         return None
@@ -162,20 +152,6 @@ def _bare_cr_error(
             return RemoteProtocolError(400, "bare CR in the request head")
         at = buf.find(b"\r", at + 2, stop)
     return None
-
-
-def parse_content_length(value: str) -> int:
-    """Content-Length from the field's value (repeats arrive joined by ", ")."""
-    lengths = set()
-    for piece in value.split(","):
-        piece = piece.strip(" \t")
-        # str.isdigit() also accepts '²' and other non-ASCII digits: check ASCII first.
-        if not (piece.isascii() and piece.isdigit()) or len(piece) > _MAX_CL_DIGITS:
-            raise RemoteProtocolError(400, f"invalid Content-Length {value!r}")
-        lengths.add(int(piece))
-    if len(lengths) != 1:
-        raise RemoteProtocolError(400, "conflicting Content-Length values")
-    return lengths.pop()
 
 
 _FRAMING = frozenset(("content-length", "transfer-encoding", "host", "expect"))
@@ -287,31 +263,7 @@ def _make_request(
         path, query = parse_target(target)
     else:  # the common plain path: no decoding, no query
         path, query = target[1:].split("/"), None  # request.query is made if read
-    return _new_request(method, path, query, version, headers, target, client), framing
-
-
-def _new_request(
-    method: str,
-    path: List[str],
-    query: Optional[QueryDict],
-    protocol: str,
-    headers: Headers,
-    target: str,
-    client: Optional[Tuple[str, int]],
-) -> HttpRequest:
-    """An ``HttpRequest`` from parsed parts, without ``__init__``'s checks (all are done)."""
-    request = HttpRequest.__new__(HttpRequest)
-    request.method = method
-    request.path = path
-    if query is not None:
-        request.query = query
-    request.protocol = protocol
-    request.headers = headers
-    request.uri = target
-    request.client = client
-    request._body = None
-    request._data = _UNSET
-    return request
+    return HttpRequest.parsed(method, path, query, version, headers, target, client), framing
 
 
 def _make_request_strictly(
@@ -320,7 +272,7 @@ def _make_request_strictly(
     """``_make_request`` for heads its fast path declines (and for the precise errors)."""
     method, target, version, headers, framing = _parse_head_strictly(head, limits)
     path, query = parse_target(target)
-    return _new_request(method, path, query, version, headers, target, client), framing
+    return HttpRequest.parsed(method, path, query, version, headers, target, client), framing
 
 
 def _parse_head_strictly(
@@ -335,9 +287,9 @@ def _parse_head_strictly(
         line = line[:-1]
     bare = _bare_cr_error(head, 0, len(head), None)
     if bare is not None:  # first unless the 414 was known sooner, as a trickled head meets them
-        raise _head_limit_error(head, len(head), limits) or bare
+        raise _headlimit_error(head, len(head), limits) or bare
     if len(line) > limits.max_request_line:
-        raise _limit_error(414, "request line", "max_request_line", limits.max_request_line)
+        raise limit_error(414, "request line", "max_request_line", limits.max_request_line)
     parts = line.split(b" ")
     if len(parts) != 3:
         raise RemoteProtocolError(400, "malformed request line")
@@ -365,7 +317,7 @@ def _parse_head_strictly(
         raise RemoteProtocolError(400, "the target * is only for OPTIONS")
 
     if len(lines) - 1 > limits.max_headers:
-        raise _limit_error(431, "number of header fields", "max_headers", limits.max_headers)
+        raise limit_error(431, "number of header fields", "max_headers", limits.max_headers)
     fields: Dict[str, str] = {}
     names: Dict[object, Any] = {}
     for raw in lines[1:]:
@@ -422,7 +374,7 @@ def _body_length(framing: Dict[str, str], protocol: str, limits: Limits) -> int:
         return 0
     length = parse_content_length(length_text)
     if length > limits.max_body:
-        raise _limit_error(413, f"body of {length} bytes", "max_body", limits.max_body)
+        raise limit_error(413, f"body of {length} bytes", "max_body", limits.max_body)
     return length
 
 
@@ -454,11 +406,11 @@ def parse_request(
     body_start = end + 3
     if length == 0:
         if "content-length" in framing:
-            request._body = b""  # a framed, empty body: there is a body, and it is empty
+            request.attach_body(b"")  # a framed, empty body: there is a body, and it is empty
         return request, available
     if length == _CHUNKED or length > available:
         return None
-    request._body = data[body_start : body_start + length]
+    request.attach_body(data[body_start : body_start + length])
     return request, available - length
 
 
@@ -567,7 +519,7 @@ class RequestParser:
                 raise TlsHandshakeError()
             # A bare CR is refused now, not at the head timeout (a CR at the very
             # end may still get its LF); only new bytes are searched.
-            error = _head_limit_error(buf, len(buf), limits)
+            error = _headlimit_error(buf, len(buf), limits)
             if error is None:
                 error = _bare_cr_error(buf, self._scanned, len(buf), None)
             if error is not None:
@@ -577,7 +529,7 @@ class RequestParser:
             self._scanned = max(0, len(buf) - 2)
             return None
         if end > limits.max_header_bytes:
-            error = _head_limit_error(buf, end + 1, limits)
+            error = _headlimit_error(buf, end + 1, limits)
             assert error is not None
             raise error
         self._buf = bytearray()
@@ -612,7 +564,8 @@ class RequestParser:
     def _finish(self, body: Any, leftover: int) -> HttpRequest:
         request = self._request
         assert request is not None
-        request._body = body
+        if body is not None:
+            request.attach_body(body)
         self._state = _DONE
         self.leftover = leftover
         self._sink = None
@@ -678,7 +631,7 @@ class RequestParser:
                     chunk = int(match.group(1), 16)
                     pending = len(out)
                     if sink.size + pending + chunk > max_body:
-                        raise _limit_error(413, "chunked body", "max_body", max_body)
+                        raise limit_error(413, "chunked body", "max_body", max_body)
                     if chunk == 0:
                         state = _TRAILER
                         continue
@@ -752,7 +705,7 @@ class RequestParser:
         if end - pos > limit + 1:
             _check_line_bytes(buf, start, pos + limit + 1, what)
             if status == 431:
-                raise _limit_error(431, what, "max_header_bytes", self.limits.max_header_bytes)
+                raise limit_error(431, what, "max_header_bytes", self.limits.max_header_bytes)
             raise RemoteProtocolError(status, f"{what} too long")
         if newline >= 0:
             self._scanned = 0
@@ -774,9 +727,9 @@ class RequestParser:
         self._trailer_fields += 1
         limits = self.limits
         if self._trailer_bytes > limits.max_header_bytes:
-            raise _limit_error(431, "trailer section", "max_header_bytes", limits.max_header_bytes)
+            raise limit_error(431, "trailer section", "max_header_bytes", limits.max_header_bytes)
         if self._trailer_fields > limits.max_headers:
-            raise _limit_error(431, "number of trailer fields", "max_headers", limits.max_headers)
+            raise limit_error(431, "number of trailer fields", "max_headers", limits.max_headers)
 
 
 def _check_line_bytes(buf: bytearray, start: int, end: int, what: str) -> int:

@@ -36,7 +36,8 @@ import os
 import re
 
 from ._errors import LocalProtocolError
-from ._message import HttpResponse, content_type_charset
+from ._grammar import BAD_VALUE, TOKEN, content_type_charset
+from ._message import HttpResponse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
@@ -68,8 +69,6 @@ REASONS: Dict[int, str] = {
     510: "Not Extended", 511: "Network Authentication Required",
 }  # fmt: skip
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_PROTOCOL = re.compile(r"[\x00-\x20\x7f]")
 # Names the serializer itself writes: a handler's value for these is replaced.
 _FRAMING = frozenset(("content-length", "connection", "transfer-encoding"))
@@ -152,7 +151,7 @@ if TYPE_CHECKING:
 def _check_name(name: Any) -> str:
     if type(name) is str and name in _known_names:
         return name
-    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+    if not isinstance(name, str) or not TOKEN.fullmatch(name):
         raise LocalProtocolError(f"invalid response header name {name!r}")
     if len(_known_names) < 1024:
         _known_names[name] = name
@@ -167,7 +166,7 @@ def _check_value(name: str, value: Any) -> str:
         text = value.decode("latin-1")
     else:
         text = str(value)
-    if _BAD_VALUE.search(text):
+    if BAD_VALUE.search(text):
         raise LocalProtocolError(f"control character in response header {name}: {text!r}")
     return text
 

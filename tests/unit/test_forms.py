@@ -76,7 +76,7 @@ def _close_uploads():
     """Close every upload a test parsed (spooled ones are temporary files)."""
     yield
     while _results:
-        for upload in _results.pop()._every():
+        for upload in _results.pop().every():
             upload.close()
 
 
