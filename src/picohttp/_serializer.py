@@ -240,131 +240,156 @@ def serialize(
     status = response.status
     data = response.data
     if type(data) is str and response._headers is None and method != "HEAD":
-        # The common answer (text, no handler headers, a plain status) in one format.
+        # The common answer (text, no handler headers, a plain status): no checks to make.
         line = _PLAIN_STATUS_LINES.get(status) if response.protocol == "HTTP/1.0" else None
         if line is not None and type(status) is int and data and not data[0].isspace():
             try:
                 text_body = data.encode()
             except UnicodeEncodeError:
                 text_body = data.encode("utf-8", "surrogateescape")
-            tail = _tail[1] if _tail[0] == date else _date_tail(date)
-            head = f"{line}{_HTML if data[0] == '<' else _TEXT}{len(text_body)}\r\n{tail}"
-            return head.encode("latin-1"), text_body, status, len(text_body)
+            fields = f"{_HTML if data[0] == '<' else _TEXT}{len(text_body)}\r\n"
+            return build_head(line, fields, date), text_body, status, len(text_body)
     status_line = _status_line(response.protocol, status)
-    content_type: Optional[str] = None
-    has_date = False
-    extra = ""
-    headers = response._headers
-    if headers:
-        lines: List[str] = []
-        for name, value in headers.items():
-            _check_name(name)
-            folded = name.lower()
-            if folded in _FRAMING:
-                continue
-            if folded == "content-type":
-                content_type = _check_value(name, value)
-                continue  # written below, perhaps with a charset added
-            if folded == "date":
-                has_date = True
-            if isinstance(value, (list, tuple)):  # several fields, e.g. Set-Cookie
-                lines.extend(f"{name}: {_check_value(name, item)}\r\n" for item in value)
-            else:
-                lines.append(f"{name}: {_check_value(name, value)}\r\n")
-        extra = "".join(lines)
-
-    body: Body
-    length: Optional[int]
-    kind = type(data)
-    if kind is not str and isinstance(data, str):
-        # A str subclass (markupsafe.Markup, a str Enum member): its characters.
-        data, kind = str.__str__(data), str
-    if kind is str:
-        if content_type is None:
-            if data:
-                first = data[:1]
-                if first.isspace():
-                    first = data.lstrip()[:1]
-                content_type = (
-                    "text/html; charset=utf-8" if first == "<" else "text/plain; charset=utf-8"
-                )
-            encoded = data.encode("utf-8", "surrogateescape")
-        else:
-            if _is_text_type(content_type) and "charset" not in content_type.lower():
-                content_type += "; charset=utf-8"
-            encoded = _encode_text(data, content_type)
-        body, length = encoded, len(encoded)
-    elif kind is bytes:
-        body, length = data, len(data)
-    elif data is None:
-        body = b""
-        length = 0
-    elif isinstance(data, (bytes, bytearray, memoryview)):
-        body = bytes(data)
-        length = len(body)
-    elif isinstance(data, (dict, list)):
-        import json  # lazily: a server that never sends JSON never imports it
-
-        try:
-            body = json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogateescape")
-        except (TypeError, ValueError) as exc:
-            raise LocalProtocolError(f"response.data is not JSON-serialisable: {exc}") from None
-        if content_type is None:
-            content_type = "application/json"
-        length = len(body)
-    elif kind is FileBody:
-        body, length = data, data.length
-        if length is None:
-            data.file.seek(data.offset)
-            body, length = _file_body(data.file)
-    elif hasattr(data, "read"):
-        body, length = _file_body(data)
-    elif hasattr(data, "__next__"):
-        body = StreamBody(data)
-        length = None
-    else:
-        raise LocalProtocolError(
-            f"cannot send response.data of type {kind.__name__}: use str, bytes, "
-            "dict, list, an open binary file or an iterator"
-        )
-
+    fields, content_type, has_date = _handler_fields(response._headers)
+    body, length, content_type = cast_body(data, content_type)
     if content_type is not None:
-        extra += f"Content-Type: {content_type}\r\n"
+        fields += f"Content-Type: {content_type}\r\n"
     if status < 200 or status == 204 or status == 304:
         _close_body(body)
         body, length = b"", None
     else:
         if length is not None:
-            extra += f"Content-Length: {length}\r\n"
+            fields += f"Content-Length: {length}\r\n"
         if method == "HEAD":
             _close_body(body)
             body = b""
-    text = status_line + extra + (_CLOSE if has_date else _date_tail(date))
+    return build_head(status_line, fields, None if has_date else date), body, status, length
+
+
+def _handler_fields(headers: Optional[Dict[str, Any]]) -> Tuple[str, Optional[str], bool]:
+    """The handler's header fields, checked: ``(lines, its Content-Type, whether it set Date)``.
+
+    The framing fields (Content-Length, Connection, Transfer-Encoding) are
+    the serializer's own and dropped; Content-Type is returned apart, as a
+    charset may be added to it.
+    """
+    content_type: Optional[str] = None
+    has_date = False
+    if not headers:
+        return "", content_type, has_date
+    lines: List[str] = []
+    for name, value in headers.items():
+        _check_name(name)
+        folded = name.lower()
+        if folded in _FRAMING:
+            continue
+        if folded == "content-type":
+            content_type = _check_value(name, value)
+            continue
+        if folded == "date":
+            has_date = True
+        if isinstance(value, (list, tuple)):  # several fields, e.g. Set-Cookie
+            lines.extend(f"{name}: {_check_value(name, item)}\r\n" for item in value)
+        else:
+            lines.append(f"{name}: {_check_value(name, value)}\r\n")
+    return "".join(lines), content_type, has_date
+
+
+def cast_body(data: Any, content_type: Optional[str]) -> Tuple[Body, Optional[int], Optional[str]]:
+    """What ``response.data`` is sent as: ``(body, length or None, Content-Type or None)``.
+
+    The one place each kind of ``data`` is given its meaning (the table of the
+    module docstring, after bottle's ``_cast``).  ``content_type`` is the
+    handler's, kept unless a ``str`` body adds its charset.
+    """
+    kind = type(data)
+    if kind is bytes:
+        return data, len(data), content_type
+    if data is None:
+        return b"", 0, content_type
+    if isinstance(data, str):
+        # A str subclass (markupsafe.Markup, a str Enum member) counts as its characters.
+        return _cast_text(data if kind is str else str.__str__(data), content_type)
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        body = bytes(data)
+        return body, len(body), content_type
+    if isinstance(data, (dict, list)):
+        body = _json_bytes(data)
+        return body, len(body), content_type or "application/json"
+    if kind is FileBody:
+        if data.length is not None:
+            return data, data.length, content_type
+        data.file.seek(data.offset)
+        return (*_file_body(data.file), content_type)
+    if hasattr(data, "read"):
+        return (*_file_body(data), content_type)
+    if hasattr(data, "__next__"):
+        return StreamBody(data), None, content_type
+    raise LocalProtocolError(
+        f"cannot send response.data of type {kind.__name__}: use str, bytes, "
+        "dict, list, an open binary file or an iterator"
+    )
+
+
+def _cast_text(data: str, content_type: Optional[str]) -> Tuple[bytes, int, Optional[str]]:
+    if content_type is None:
+        if data:
+            first = data[:1]
+            if first.isspace():
+                first = data.lstrip()[:1]
+            content_type = "text/html; charset=utf-8" if first == "<" else _PLAIN
+        encoded = data.encode("utf-8", "surrogateescape")
+    else:
+        if _is_text_type(content_type) and "charset" not in content_type.lower():
+            content_type += "; charset=utf-8"
+        encoded = _encode_text(data, content_type)
+    return encoded, len(encoded), content_type
+
+
+def _json_bytes(data: Any) -> bytes:
+    import json  # lazily: a server that never sends JSON never imports it
+
     try:
-        head_bytes = text.encode("latin-1")
-    except UnicodeEncodeError:
-        head_bytes = text.encode("utf-8")  # non-Latin-1 header values: send their UTF-8 bytes
-    return head_bytes, body, status, length
+        return json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogateescape")
+    except (TypeError, ValueError) as exc:
+        raise LocalProtocolError(f"response.data is not JSON-serialisable: {exc}") from None
 
 
-_CLOSE = "Connection: close\r\n\r\n"
-_TEXT = "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "
+#: The fields every answer carries, whoever made it (serialize's two paths and
+#: error_head): a new default response header is one more line here.
+DEFAULT_FIELDS = "Connection: close\r\n"
+_PLAIN = "text/plain; charset=utf-8"
+_TEXT = f"Content-Type: {_PLAIN}\r\nContent-Length: "
 _HTML = "Content-Type: text/html; charset=utf-8\r\nContent-Length: "
+_END = DEFAULT_FIELDS + "\r\n"
 # HTTP/1.0 status lines of every status that has a body, for the fast path.
 _PLAIN_STATUS_LINES = {
     status: f"HTTP/1.0 {status} {reason}\r\n"
     for status, reason in REASONS.items()
     if status >= 200 and status not in (204, 304)
 }
-_tail: List[str] = ["", ""]  # [date, "Date: <date>\r\nConnection: close\r\n\r\n"]
+_tail: List[str] = ["", ""]  # [date, "Date: <date>\r\n" + DEFAULT_FIELDS + "\r\n"]
 
 
-def _date_tail(date: str) -> str:
-    tail = _tail
-    if tail[0] != date:
-        tail[1] = f"Date: {date}\r\n{_CLOSE}"
-        tail[0] = date
-    return tail[1]
+def build_head(status_line: str, fields: str, date: Optional[str]) -> bytes:
+    """The one head builder: status line, ``fields``, ``Date`` (unless ``None``), the defaults.
+
+    ``fields`` are complete lines (each ending in CRLF); ``date`` is ``None``
+    when the handler set its own Date.  Values beyond Latin-1 leave as their
+    UTF-8 bytes.
+    """
+    if date is None:
+        text = status_line + fields + _END
+    else:
+        tail = _tail
+        if tail[0] != date:
+            tail[1] = f"Date: {date}\r\n{_END}"
+            tail[0] = date
+        text = status_line + fields + tail[1]
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")  # non-Latin-1 header values: send their UTF-8 bytes
 
 
 def _close_body(body: Body) -> None:
@@ -379,11 +404,5 @@ def error_head(status: int, reason: str, date: str, retry_after: Optional[int] =
     """
     message = f"{status} {REASONS.get(status, '')}: {reason}\n".encode("utf-8", "replace")
     retry = "" if retry_after is None else f"Retry-After: {retry_after}\r\n"
-    return (
-        f"HTTP/1.0 {status} {REASONS.get(status, '')}\r\n"
-        f"Content-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(message)}\r\n"
-        f"Date: {date}\r\n"
-        f"{retry}"
-        f"Connection: close\r\n\r\n"
-    ).encode("latin-1") + message
+    fields = f"{_TEXT}{len(message)}\r\n{retry}"
+    return build_head(f"HTTP/1.0 {status} {REASONS.get(status, '')}\r\n", fields, date) + message
