@@ -30,7 +30,7 @@ from ._target import parse_target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Dict, Optional, Tuple
+    from typing import Any, Dict, List, Optional, Tuple
 
 # RFC 9110 5.6.2: tchar.  bytes.translate(None, ALLOWED) leaves only the bytes
 # that are not allowed, so "is every byte legal" is one C call.
@@ -157,6 +157,7 @@ def _bare_cr_error(
 _FRAMING = frozenset(("content-length", "transfer-encoding", "host", "expect"))
 _NO_FRAMING: Dict[str, str] = {}  # shared, never written to
 _HOST = frozenset(("host",))
+_PLAIN_VERSIONS = frozenset(("HTTP/1.1", "HTTP/1.0"))
 _HOST_ONLY: Dict[str, str] = {"host": "-"}  # shared marker: one Host (comma-free), nothing else
 
 _SPLIT_FIELD = operator.methodcaller("split", ": ", 1)
@@ -210,47 +211,17 @@ def _make_request(
     # One C call each rules out: controls (bare CR and LF included, since the
     # CRLFs are gone), DEL, tabs and Latin-1 oddities (isprintable);
     # whitespace around field values (": " is the only separator allowed here).
-    request_line = lines[0]
     if (
         not text.replace("\r\n", "").isprintable()
         or len(lines) > limits.max_headers + 1
-        or len(request_line) > limits.max_request_line
         or ":  " in text
         or " \r\n" in text
     ):
         return _make_request_strictly(head, limits, client)
-    parts = request_line.split(" ")
-    if len(parts) != 3:
+    parts = _plain_parts(lines, limits)
+    if parts is None:
         return _make_request_strictly(head, limits, client)
-    method, target, version = parts
-    known = _known_tokens
-    if (
-        (version != "HTTP/1.1" and version != "HTTP/1.0")
-        or target[:1] != "/"
-        or not target.isascii()
-        or (method not in known and not _is_token(method))
-    ):
-        return _make_request_strictly(head, limits, client)
-    # Fill the Headers dict itself (no copy); dict's own __setitem__ skips
-    # the case-folding override, which the names index below replaces.
-    headers = Headers.__new__(Headers)
-    put = dict.__setitem__
-    names: Dict[object, Any] = {}
-    del lines[0]
-    for line in lines:
-        name, colon, value = line.partition(": ")
-        folded = known.get(name)
-        if folded is None:
-            if not colon or not _is_token(name):
-                return _make_request_strictly(head, limits, client)
-            folded = name.lower()
-        elif not colon:
-            return _make_request_strictly(head, limits, client)
-        if folded in names:  # a repeated field: joined on the precise path
-            return _make_request_strictly(head, limits, client)
-        names[folded] = name
-        put(headers, name, value)
-    headers._names = names
+    method, target, version, headers, names = parts
     framing_names = _FRAMING.intersection(names)
     framing: Dict[str, str]
     if not framing_names:
@@ -264,6 +235,51 @@ def _make_request(
     else:  # the common plain path: no decoding, no query
         path, query = target[1:].split("/"), None  # request.query is made if read
     return HttpRequest.parsed(method, path, query, version, headers, target, client), framing
+
+
+def _plain_parts(
+    lines: List[str], limits: Limits
+) -> Optional[Tuple[str, str, str, Headers, Dict[object, Any]]]:
+    """Method, target, version, ``Headers`` and their names index of a head of the common shape.
+
+    ``lines`` are the head's lines without their CRLF (the first is taken off).  ``None`` for anything
+    the precise path must judge: another request-line shape, a repeated
+    field, a name that is not a token, a field line without ``": "``.
+    """
+    request_line = lines[0]
+    parts = request_line.split(" ")
+    if len(parts) != 3 or len(request_line) > limits.max_request_line:
+        return None
+    method, target, version = parts
+    known = _known_tokens
+    if (
+        version not in _PLAIN_VERSIONS
+        or target[:1] != "/"
+        or not target.isascii()
+        or (method not in known and not _is_token(method))
+    ):
+        return None
+    # Fill the Headers dict itself (no copy); dict's own __setitem__ skips
+    # the case-folding override, which the names index below replaces.
+    headers = Headers.__new__(Headers)
+    put = dict.__setitem__
+    names: Dict[object, Any] = {}
+    del lines[0]
+    for line in lines:
+        name, colon, value = line.partition(": ")
+        folded = known.get(name)
+        if folded is None:
+            if not colon or not _is_token(name):
+                return None
+            folded = name.lower()
+        elif not colon:
+            return None
+        if folded in names:  # a repeated field: joined on the precise path
+            return None
+        names[folded] = name
+        put(headers, name, value)
+    headers._names = names
+    return method, target, version, headers, names
 
 
 def _make_request_strictly(

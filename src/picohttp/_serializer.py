@@ -249,20 +249,27 @@ def serialize(
                 text_body = data.encode("utf-8", "surrogateescape")
             fields = f"{_HTML if data[0] == '<' else _TEXT}{len(text_body)}\r\n"
             return build_head(line, fields, date), text_body, status, len(text_body)
+    return _serialize_checked(response, method, date)
+
+
+def _serialize_checked(
+    response: HttpResponse, method: str, date: str
+) -> Tuple[bytes, Body, int, Optional[int]]:
+    """``serialize`` for every response its fast path does not take: each part checked."""
+    status = response.status
     status_line = _status_line(response.protocol, status)
     fields, content_type, has_date = _handler_fields(response._headers)
-    body, length, content_type = cast_body(data, content_type)
+    body, length, content_type = cast_body(response.data, content_type)
     if content_type is not None:
         fields += f"Content-Type: {content_type}\r\n"
     if status < 200 or status == 204 or status == 304:
-        _close_body(body)
+        _close_body(body)  # RFC 9110 6.4.1: no content, and no Content-Length either
         body, length = b"", None
-    else:
-        if length is not None:
-            fields += f"Content-Length: {length}\r\n"
-        if method == "HEAD":
-            _close_body(body)
-            body = b""
+    elif length is not None:
+        fields += f"Content-Length: {length}\r\n"
+    if method == "HEAD":
+        _close_body(body)
+        body = b""
     return build_head(status_line, fields, None if has_date else date), body, status, length
 
 
