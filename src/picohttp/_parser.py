@@ -111,7 +111,7 @@ def _skip_blank_lines(buf: Any) -> Any:
     return stripped
 
 
-def _headlimit_error(buf: Any, length: int, limits: Limits) -> Optional[RemoteProtocolError]:
+def _head_limit_error(buf: Any, length: int, limits: Limits) -> Optional[RemoteProtocolError]:
     """The 414 or 431 for a head of ``length`` bytes so far, or None; a bare CR seen earlier wins.
 
     Errors are reported in the order a byte-at-a-time client would meet them,
@@ -242,9 +242,10 @@ def _plain_parts(
 ) -> Optional[Tuple[str, str, str, Headers, Dict[object, Any]]]:
     """Method, target, version, ``Headers`` and their names index of a head of the common shape.
 
-    ``lines`` are the head's lines without their CRLF (the first is taken off).  ``None`` for anything
-    the precise path must judge: another request-line shape, a repeated
-    field, a name that is not a token, a field line without ``": "``.
+    ``lines`` are the head's lines without their CRLF (the first is taken
+    off).  ``None`` for anything the precise path must judge: another
+    request-line shape, a repeated field, a name that is not a token, a field
+    line without ``": "``.
     """
     request_line = lines[0]
     parts = request_line.split(" ")
@@ -294,31 +295,33 @@ def _make_request_strictly(
 def _parse_head_strictly(
     head: bytes, limits: Limits
 ) -> Tuple[str, str, str, Headers, Dict[str, str]]:
-    """The slow, precise path: raise the exact error, or parse what the regex left out."""
+    """The slow, precise path: raise the exact error, or parse what the fast path left out."""
+    lines = (head[:-1] if head[-1:] == b"\n" else head).split(b"\n")
+    method, target, version = _strict_request_line(head, lines[0], limits)
+    headers, framing = _strict_fields(lines, limits)
+    return method.decode("ascii"), target.decode("ascii"), version.decode("ascii"), headers, framing
+
+
+def _strict_request_line(head: bytes, line: bytes, limits: Limits) -> List[bytes]:
+    """``[method, target, version]`` of the request line, or the precise error for it."""
     if head[:2] == _TLS_RECORD:
         raise TlsHandshakeError()
-    lines = (head[:-1] if head[-1:] == b"\n" else head).split(b"\n")
-    line = lines[0]
     if line[-1:] == b"\r":
         line = line[:-1]
     bare = _bare_cr_error(head, 0, len(head), None)
     if bare is not None:  # first unless the 414 was known sooner, as a trickled head meets them
-        raise _headlimit_error(head, len(head), limits) or bare
+        raise _head_limit_error(head, len(head), limits) or bare
     if len(line) > limits.max_request_line:
         raise limit_error(414, "request line", "max_request_line", limits.max_request_line)
     parts = line.split(b" ")
     if len(parts) != 3:
         raise RemoteProtocolError(400, "malformed request line")
-    method, target, version = parts
-    if not method or method.translate(None, _TCHAR):
-        raise RemoteProtocolError(400, "malformed method")
-    if not target or target.translate(None, _TARGET_CHARS):
-        raise RemoteProtocolError(400, "malformed request target")
-    first = target[:1]
-    if first != b"/" and target != b"*":
-        lowered = target[:8].lower()
-        if not (lowered.startswith(b"http://") or lowered.startswith(b"https://")):
-            raise RemoteProtocolError(400, "request target is not /path, http(s)://... or *")
+    _check_request_parts(*parts)
+    return parts
+
+
+def _check_version(version: bytes) -> None:
+    """A 400 for a malformed HTTP-version, a 505 for one other than 1.x."""
     if (
         len(version) != 8
         or version[:5] != b"HTTP/"
@@ -329,9 +332,26 @@ def _parse_head_strictly(
         raise RemoteProtocolError(400, "malformed HTTP version")
     if version[5] != 0x31:
         raise RemoteProtocolError(505, "only HTTP/1.x is supported")
+
+
+def _check_request_parts(method: bytes, target: bytes, version: bytes) -> None:
+    """Raise the precise error for a bad method, target or version (RFC 9112 3)."""
+    if not method or method.translate(None, _TCHAR):
+        raise RemoteProtocolError(400, "malformed method")
+    if not target or target.translate(None, _TARGET_CHARS):
+        raise RemoteProtocolError(400, "malformed request target")
+    first = target[:1]
+    if first != b"/" and target != b"*":
+        lowered = target[:8].lower()
+        if not (lowered.startswith(b"http://") or lowered.startswith(b"https://")):
+            raise RemoteProtocolError(400, "request target is not /path, http(s)://... or *")
+    _check_version(version)
     if target == b"*" and method != b"OPTIONS":  # RFC 9112 3.2.4: asterisk-form is for OPTIONS
         raise RemoteProtocolError(400, "the target * is only for OPTIONS")
 
+
+def _strict_fields(lines: List[bytes], limits: Limits) -> Tuple[Headers, Dict[str, str]]:
+    """The header fields (``lines[1:]``), repeats joined, and the framing ones; or the error."""
     if len(lines) - 1 > limits.max_headers:
         raise limit_error(431, "number of header fields", "max_headers", limits.max_headers)
     fields: Dict[str, str] = {}
@@ -356,13 +376,7 @@ def _parse_head_strictly(
             names[folded] = name
             fields[name] = value
     framing = {name: fields[names[name]] for name in _FRAMING.intersection(names)}
-    return (
-        method.decode("ascii"),
-        target.decode("ascii"),
-        version.decode("ascii"),
-        Headers._trusted(fields, names),
-        framing,
-    )
+    return Headers._trusted(fields, names), framing
 
 
 _CHUNKED = -1
@@ -535,7 +549,7 @@ class RequestParser:
                 raise TlsHandshakeError()
             # A bare CR is refused now, not at the head timeout (a CR at the very
             # end may still get its LF); only new bytes are searched.
-            error = _headlimit_error(buf, len(buf), limits)
+            error = _head_limit_error(buf, len(buf), limits)
             if error is None:
                 error = _bare_cr_error(buf, self._scanned, len(buf), None)
             if error is not None:
@@ -545,7 +559,7 @@ class RequestParser:
             self._scanned = max(0, len(buf) - 2)
             return None
         if end > limits.max_header_bytes:
-            error = _headlimit_error(buf, end + 1, limits)
+            error = _head_limit_error(buf, end + 1, limits)
             assert error is not None
             raise error
         self._buf = bytearray()
