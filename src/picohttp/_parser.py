@@ -545,18 +545,7 @@ class RequestParser:
         end, body_start = _find_head_end(buf, self._scanned)
         limits = self.limits
         if end < 0:
-            if buf[:2] == _TLS_RECORD:  # the client waits for a ServerHello: do not wait with it
-                raise TlsHandshakeError()
-            # A bare CR is refused now, not at the head timeout (a CR at the very
-            # end may still get its LF); only new bytes are searched.
-            error = _head_limit_error(buf, len(buf), limits)
-            if error is None:
-                error = _bare_cr_error(buf, self._scanned, len(buf), None)
-            if error is not None:
-                raise error
-            if not isinstance(buf, bytearray):
-                self._buf = bytearray(buf)
-            self._scanned = max(0, len(buf) - 2)
+            self._head_unfinished(buf)
             return None
         if end > limits.max_header_bytes:
             error = _head_limit_error(buf, end + 1, limits)
@@ -585,6 +574,21 @@ class RequestParser:
         self._chunk_left = length
         self._state = _BODY
         return self._feed_body(rest)
+
+    def _head_unfinished(self, buf: Any) -> None:
+        """Keep a head still coming in; refuse it now if what came already is wrong."""
+        if buf[:2] == _TLS_RECORD:  # the client waits for a ServerHello: do not wait with it
+            raise TlsHandshakeError()
+        # A bare CR is refused now, not at the head timeout (a CR at the very
+        # end may still get its LF); only new bytes are searched.
+        error = _head_limit_error(buf, len(buf), self.limits)
+        if error is None:
+            error = _bare_cr_error(buf, self._scanned, len(buf), None)
+        if error is not None:
+            raise error
+        if not isinstance(buf, bytearray):
+            self._buf = bytearray(buf)
+        self._scanned = max(0, len(buf) - 2)
 
     def _set_expect(self, framing: Dict[str, str], protocol: str) -> None:
         expect = framing.get("expect")
@@ -625,101 +629,128 @@ class RequestParser:
         pieces, the buffer is compacted once per call, and an unfinished line
         is only searched in its new bytes (``_scanned``).
         """
-        sink = self._sink
-        assert sink is not None
+        assert self._sink is not None
         buf = self._buf
         size = len(buf)
         pos = 0  # consume by index and compact once: slicing per chunk would be O(n^2)
         out = bytearray()  # data of small chunks, for the sink in one piece
-        state = self._state
-        max_body = self.limits.max_body
-        match_line = _CHUNK_LINE.match
+        # Each step takes what it can from buf at pos, sets the next state and
+        # returns the new position, or -1 while it waits for more bytes.
+        steps = (None, None, self._chunk_line, self._chunk_data, self._chunk_crlf, self._trailer)
         try:
             while pos < size:
-                if state == _CHUNK_SIZE:
-                    match = None if self._scanned else match_line(buf, pos)
-                    if match is None:
-                        start = pos + self._scanned
-                        if buf.find(b"\n", start) < 0 and size - pos <= _MAX_CHUNK_LINE + 1:
-                            # Unfinished: check only its new bytes (inline, as a line
-                            # trickled a byte at a time comes here once per byte).
-                            tail = size - 1 if buf[size - 1] == 0x0D else size
-                            if tail > start and buf[start:tail].translate(None, _LINE_CHARS):
-                                _check_line_bytes(buf, start, size, "chunk line")  # raises
-                            self._scanned = (tail if tail > start else start) - pos
-                            break
-                        newline = self._line_end(buf, pos, _MAX_CHUNK_LINE, "chunk line")
-                        if newline < 0:
-                            break
-                        match = match_line(buf, pos, newline + 1)
-                        if match is None or match.end() != newline + 1:
-                            raise _chunk_line_error(bytes(buf[pos : newline + 1]))
-                    end = match.end()
-                    if end - pos > _MAX_CHUNK_LINE + 2:  # it came whole, in one read
-                        raise RemoteProtocolError(400, "chunk line too long")
-                    pos = end
-                    chunk = int(match.group(1), 16)
-                    pending = len(out)
-                    if sink.size + pending + chunk > max_body:
-                        raise limit_error(413, "chunked body", "max_body", max_body)
-                    if chunk == 0:
-                        state = _TRAILER
-                        continue
-                    if pending >= _CHUNK_OUT_FLUSH:
-                        sink.write(bytes(out))
-                        out = bytearray()
-                    if chunk > size - pos:  # the data goes on in the next reads
-                        self._chunk_left = chunk
-                        state = _CHUNK_DATA
-                        continue
-                    out += buf[pos : pos + chunk]
-                    pos += chunk
-                    if buf[pos : pos + 2] == b"\r\n":
-                        pos += 2  # the common case, without another pass of the loop
-                    else:
-                        state = _CHUNK_END
-                elif state == _CHUNK_DATA:
-                    take = self._chunk_left
-                    if take > size - pos:
-                        take = size - pos
-                    if len(out) >= _CHUNK_OUT_FLUSH:
-                        sink.write(bytes(out))
-                        out = bytearray()
-                    out += buf[pos : pos + take]
-                    pos += take
-                    self._chunk_left -= take
-                    if self._chunk_left == 0:
-                        state = _CHUNK_END
-                elif state == _CHUNK_END:  # the CRLF after the data, exactly
-                    if buf[pos] != 0x0D or (pos + 1 < size and buf[pos + 1] != 0x0A):
-                        raise RemoteProtocolError(400, "missing CRLF after chunk data")
-                    if pos + 1 == size:
-                        break  # the LF may be in the next read
-                    pos += 2
-                    state = _CHUNK_SIZE
-                else:  # _TRAILER: held to the rules of header fields, checked and dropped
-                    budget = self.limits.max_header_bytes - self._trailer_bytes
-                    newline = self._line_end(buf, pos, budget, "trailer section", status=431)
-                    if newline < 0:
-                        break
-                    line = bytes(buf[pos:newline])
-                    pos = newline + 1
-                    if line[-1:] == b"\r":
-                        line = line[:-1]
-                    if not line:
-                        if out:
-                            sink.write(bytes(out))
-                            out = bytearray()
-                        return self._finish(sink.result(), size - pos)
-                    self._check_trailer_field(line)
+                pos_after = steps[self._state](buf, pos, out)  # type: ignore[misc]
+                if pos_after < 0:
+                    break
+                pos = pos_after
+                if self._state == _DONE:
+                    return self._finish(self._sink.result(), size - pos)
             return None
         finally:
             if self._state != _DONE:
-                self._state = state
                 if out:
-                    sink.write(bytes(out))
+                    self._sink.write(bytes(out))
                 if pos:
                     del buf[:pos]
+
+    def _chunk_line(self, buf: bytearray, pos: int, out: bytearray) -> int:
+        """A chunk-size line, and the whole chunk with its CRLF when it is all there."""
+        match = None if self._scanned else _CHUNK_LINE.match(buf, pos)
+        if match is None:
+            match = self._chunk_line_slowly(buf, pos)
+            if match is None:
+                return -1
+        end = match.end()
+        if end - pos > _MAX_CHUNK_LINE + 2:  # it came whole, in one read
+            raise RemoteProtocolError(400, "chunk line too long")
+        chunk = int(match.group(1), 16)
+        sink = self._sink
+        assert sink is not None
+        pending = len(out)
+        if sink.size + pending + chunk > self.limits.max_body:
+            raise limit_error(413, "chunked body", "max_body", self.limits.max_body)
+        if chunk == 0:
+            self._state = _TRAILER
+            return end
+        if pending >= _CHUNK_OUT_FLUSH:
+            sink.write(bytes(out))
+            out.clear()
+        pos = end
+        if chunk > len(buf) - pos:  # the data goes on in the next reads
+            self._chunk_left = chunk
+            self._state = _CHUNK_DATA
+            return pos
+        out += buf[pos : pos + chunk]
+        pos += chunk
+        if buf[pos : pos + 2] == b"\r\n":
+            return pos + 2  # the common case, without another pass of the loop
+        self._state = _CHUNK_END
+        return pos
+
+    def _chunk_line_slowly(self, buf: bytearray, pos: int) -> Optional[re.Match[bytes]]:
+        """A chunk line the one-call match did not take: unfinished (``None``), or the error."""
+        size = len(buf)
+        start = pos + self._scanned
+        if buf.find(b"\n", start) < 0 and size - pos <= _MAX_CHUNK_LINE + 1:
+            # Unfinished: check only its new bytes (inline, as a line
+            # trickled a byte at a time comes here once per byte).
+            tail = size - 1 if buf[size - 1] == 0x0D else size
+            if tail > start and buf[start:tail].translate(None, _LINE_CHARS):
+                _check_line_bytes(buf, start, size, "chunk line")  # raises
+            self._scanned = (tail if tail > start else start) - pos
+            return None
+        newline = self._line_end(buf, pos, _MAX_CHUNK_LINE, "chunk line")
+        if newline < 0:
+            return None
+        match = _CHUNK_LINE.match(buf, pos, newline + 1)
+        if match is None or match.end() != newline + 1:
+            raise _chunk_line_error(bytes(buf[pos : newline + 1]))
+        return match
+
+    def _chunk_data(self, buf: bytearray, pos: int, out: bytearray) -> int:
+        """More of a chunk whose data goes on past the reads so far."""
+        take = min(self._chunk_left, len(buf) - pos)
+        if len(out) >= _CHUNK_OUT_FLUSH:
+            assert self._sink is not None
+            self._sink.write(bytes(out))
+            out.clear()
+        out += buf[pos : pos + take]
+        self._chunk_left -= take
+        if self._chunk_left == 0:
+            self._state = _CHUNK_END
+        return pos + take
+
+    def _chunk_crlf(self, buf: bytearray, pos: int, out: bytearray) -> int:
+        """The CRLF after a chunk's data, exactly."""
+        size = len(buf)
+        if buf[pos] != 0x0D or (pos + 1 < size and buf[pos + 1] != 0x0A):
+            raise RemoteProtocolError(400, "missing CRLF after chunk data")
+        if pos + 1 == size:
+            return -1  # the LF may be in the next read
+        self._state = _CHUNK_SIZE
+        return pos + 2
+
+    def _trailer(self, buf: bytearray, pos: int, out: bytearray) -> int:
+        """A trailer line: held to the rules of header fields, checked and dropped.
+
+        The empty line ends the body: the state becomes ``_DONE``.
+        """
+        budget = self.limits.max_header_bytes - self._trailer_bytes
+        newline = self._line_end(buf, pos, budget, "trailer section", status=431)
+        if newline < 0:
+            return -1
+        line = bytes(buf[pos:newline])
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        if line:
+            self._check_trailer_field(line)
+        else:
+            if out:
+                assert self._sink is not None
+                self._sink.write(bytes(out))
+                out.clear()
+            self._state = _DONE
+        return newline + 1
 
     def _line_end(self, buf: bytearray, pos: int, limit: int, what: str, status: int = 400) -> int:
         """Where the line starting at ``pos`` ends (its LF), or -1 while it is unfinished.
