@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from picohttp import HttpRequest, Limits, RemoteProtocolError
+from picohttp import HttpRequest, RemoteProtocolError
+from picohttp._limits import Limits
 from picohttp._parser import RequestParser
 from picohttp._parser import parse_request as parse_whole
 from support import parse_request, request_snapshot
