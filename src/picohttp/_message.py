@@ -334,7 +334,7 @@ class HttpResponse:
     else ``None``): ``setCookie`` marks cookies ``Secure`` when it came over HTTPS.
     """
 
-    __slots__ = ("_error_message", "_headers", "data", "protocol", "request", "status")
+    __slots__ = ("_error_message", "data", "headers_given", "protocol", "request", "status")
 
     def __init__(
         self,
@@ -345,21 +345,23 @@ class HttpResponse:
     ) -> None:
         self.protocol = protocol
         self.status = status
-        self._headers = headers
+        #: The header fields as set so far, or ``None`` while no one touched
+        #: ``headers`` (read by the serializer without making an empty dict).
+        self.headers_given: Optional[Dict[str, Any]] = headers
         self.data = data
         self.request: Optional[HttpRequest] = None
 
     @property
     def headers(self) -> Dict[str, Any]:
         """The response's header fields (made on first use: most handlers never touch them)."""
-        headers = self._headers
+        headers = self.headers_given
         if headers is None:
-            headers = self._headers = Headers()
+            headers = self.headers_given = Headers()
         return headers
 
     @headers.setter
     def headers(self, value: Dict[str, Any]) -> None:
-        self._headers = value
+        self.headers_given = value
 
     def redirect(self, location: str, status: int = 303) -> None:
         """Answer ``status`` (302, 303, 307 or 308) sending the client to ``location``.

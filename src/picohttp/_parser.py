@@ -260,10 +260,7 @@ def _plain_parts(
         or (method not in known and not _is_token(method))
     ):
         return None
-    # Fill the Headers dict itself (no copy); dict's own __setitem__ skips
-    # the case-folding override, which the names index below replaces.
-    headers = Headers.__new__(Headers)
-    put = dict.__setitem__
+    fields: Dict[str, str] = {}
     names: Dict[object, Any] = {}
     del lines[0]
     for line in lines:
@@ -278,9 +275,8 @@ def _plain_parts(
         if folded in names:  # a repeated field: joined on the precise path
             return None
         names[folded] = name
-        put(headers, name, value)
-    headers._names = names
-    return method, target, version, headers, names
+        fields[name] = value
+    return method, target, version, Headers.trusted(fields, names), names
 
 
 def _make_request_strictly(
@@ -376,7 +372,7 @@ def _strict_fields(lines: List[bytes], limits: Limits) -> Tuple[Headers, Dict[st
             names[folded] = name
             fields[name] = value
     framing = {name: fields[names[name]] for name in _FRAMING.intersection(names)}
-    return Headers._trusted(fields, names), framing
+    return Headers.trusted(fields, names), framing
 
 
 _CHUNKED = -1

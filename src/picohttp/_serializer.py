@@ -239,7 +239,7 @@ def serialize(
     """
     status = response.status
     data = response.data
-    if type(data) is str and response._headers is None and method != "HEAD":
+    if type(data) is str and response.headers_given is None and method != "HEAD":
         # The common answer (text, no handler headers, a plain status): no checks to make.
         line = _PLAIN_STATUS_LINES.get(status) if response.protocol == "HTTP/1.0" else None
         if line is not None and type(status) is int and data and not data[0].isspace():
@@ -258,7 +258,7 @@ def _serialize_checked(
     """``serialize`` for every response its fast path does not take: each part checked."""
     status = response.status
     status_line = _status_line(response.protocol, status)
-    fields, content_type, has_date = _handler_fields(response._headers)
+    fields, content_type, has_date = _handler_fields(response.headers_given)
     body, length, content_type = cast_body(response.data, content_type)
     if content_type is not None:
         fields += f"Content-Type: {content_type}\r\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from attack import attacked
 
-from picohttp import Limits
+from picohttp._limits import Limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
 import mutation_fuzz
