@@ -46,7 +46,8 @@ def cuts(data: bytes) -> List[bytes]:
 
 
 def outcome(pieces: List[bytes]) -> Tuple[str, Any]:
-    from picohttp import Limits, RemoteProtocolError
+    from picohttp import RemoteProtocolError
+    from picohttp._limits import Limits
     from picohttp._parser import RequestParser
 
     parser = RequestParser(Limits(max_request_line=1024, max_header_bytes=4096, max_body=8192))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import picohttp
+from picohttp._limits import Limits
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
@@ -80,7 +81,7 @@ def status_of(raw: bytes) -> Optional[int]:
 
 
 def parse_request(
-    raw: bytes, cuts: Sequence[int] = (), limits: Optional[picohttp.Limits] = None
+    raw: bytes, cuts: Sequence[int] = (), limits: Optional[Limits] = None
 ) -> picohttp.HttpRequest:
     """Feed ``raw`` to a fresh RequestParser in pieces cut at ``cuts``; the request or raise.
 
@@ -89,7 +90,7 @@ def parse_request(
     """
     from picohttp._parser import RequestParser
 
-    parser = RequestParser(limits or picohttp.Limits(), ("127.0.0.1", 5000))
+    parser = RequestParser(limits or Limits(), ("127.0.0.1", 5000))
     bounds = [0, *sorted(set(cut for cut in cuts if 0 < cut < len(raw))), len(raw)]
     for start, end in zip(bounds, bounds[1:]):
         request = parser.feed(raw[start:end])

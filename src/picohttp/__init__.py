@@ -17,7 +17,6 @@ Standard library only.  The public names follow the specification's spelling.
 from ._auth import basicAuth
 from ._errors import HttpError, LocalProtocolError, ProtocolError, RemoteProtocolError
 from ._headers import Headers
-from ._limits import Limits
 from ._message import HttpRequest, HttpResponse
 from ._router import Router
 from ._server import HttpServer
@@ -32,7 +31,6 @@ __all__ = [
     "HttpRequest",
     "HttpResponse",
     "HttpServer",
-    "Limits",
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",

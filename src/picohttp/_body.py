@@ -11,9 +11,79 @@ it.  No sockets here: the server feeds bytes.
 
 from __future__ import annotations
 
+from ._errors import RemoteProtocolError
+from ._limits import limit_error
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import IO, Optional, Union
+    from typing import IO, Any, Optional, Union
+
+    from ._limits import Limits
+
+_MAX_CL_DIGITS = 19  # anything longer overflows a signed 64-bit length
+_BLOCK = 256 * 1024  # bytes asked of a body stream at a time
+
+
+def parse_content_length(value: str) -> int:
+    """Content-Length from the field's value (repeats arrive joined by ", ")."""
+    lengths = set()
+    for piece in value.split(","):
+        piece = piece.strip(" \t")
+        # str.isdigit() also accepts '²' and other non-ASCII digits: check ASCII first.
+        if not (piece.isascii() and piece.isdigit()) or len(piece) > _MAX_CL_DIGITS:
+            raise RemoteProtocolError(400, f"invalid Content-Length {value!r}")
+        lengths.add(int(piece))
+    if len(lengths) != 1:
+        raise RemoteProtocolError(400, "conflicting Content-Length values")
+    return lengths.pop()
+
+
+def read_body(
+    stream: Any, content_length: Optional[str], chunked: bool, limits: Limits
+) -> Union[bytes, IO[bytes], None]:
+    """A body from a blocking stream (a WSGI server's ``wsgi.input``), framed as the parser frames.
+
+    ``content_length``: the field's value, or ``None``; ``chunked``: the
+    server in front decoded a chunked body and gives it without a length, to
+    read to its end.  Same rules as the parser: ``maxBody`` (413), a body
+    cut short (400), at most ``limits.spool_threshold`` bytes in memory.
+    Returns ``None`` when the request framed no body.
+    """
+    if content_length:
+        length = parse_content_length(content_length)
+        if length > limits.max_body:
+            raise limit_error(413, f"body of {length} bytes", "max_body", limits.max_body)
+        if stream is None:
+            raise RemoteProtocolError(400, "no input stream for the request body")
+        return _read_length(stream, length, limits)
+    if stream is None or not chunked:
+        return None  # no framed body: ignored, as the spec says
+    return _read_to_end(stream, limits)
+
+
+def _read_length(stream: Any, length: int, limits: Limits) -> Union[bytes, IO[bytes]]:
+    sink = BodySink(limits.spool_threshold, length)
+    left = length
+    while left:
+        piece = stream.read(min(left, _BLOCK))
+        if not piece:
+            sink.discard()
+            raise RemoteProtocolError(400, "connection closed before the end of the request body")
+        sink.write(piece)
+        left -= len(piece)
+    return sink.result()
+
+
+def _read_to_end(stream: Any, limits: Limits) -> Union[bytes, IO[bytes]]:
+    sink = BodySink(limits.spool_threshold)
+    while True:
+        piece = stream.read(_BLOCK)
+        if not piece:
+            return sink.result()
+        if sink.size + len(piece) > limits.max_body:
+            sink.discard()
+            raise limit_error(413, "chunked body", "max_body", limits.max_body)
+        sink.write(piece)
 
 
 class BodySink:

@@ -30,9 +30,9 @@ import io
 import re
 
 from ._errors import RemoteProtocolError
+from ._grammar import ESCAPES, TOKEN, content_type_charset
 from ._headers import Headers
-from ._message import content_type_charset
-from ._target import _ESCAPES, unquote
+from ._target import unquote
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
@@ -52,7 +52,6 @@ READ_SIZE = 64 * KIB
 #: Transport padding (spaces, tabs) allowed after a delimiter before its CRLF.
 _MAX_PADDING = 1 * KIB
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 # RFC 2046 5.1.1: bchars, 1-70 of them, the last not a space.
 _BOUNDARY = re.compile(r"[0-9A-Za-z'()+_,\-./:=? ]{0,69}[0-9A-Za-z'()+_,\-./:=?]")
 # ;name=token-or-"quoted string" (empty segments between semicolons allowed).
@@ -102,7 +101,8 @@ class FormDict(dict):  # type: ignore[type-arg]  # dict[str, str] or dict[str, U
         """Every value sent under ``name``, in the order sent."""
         return list(self._lists.get(name, ()))
 
-    def _every(self) -> List[Any]:
+    def every(self) -> List[Any]:
+        """Every value of every name (each upload, to close them all)."""
         return [value for values in self._lists.values() for value in values]
 
 
@@ -272,7 +272,7 @@ def _percent_bytes(text: str) -> bytes:
     first, *rest = text.split("%")
     out = [first.encode("utf-8")]
     for piece in rest:
-        byte = _ESCAPES.get(piece[:2])
+        byte = ESCAPES.get(piece[:2])
         if byte is None:
             out.append(b"%" + piece.encode("utf-8"))
         else:
@@ -483,7 +483,7 @@ class _Multipart:
             raise _bad(f"multipart part with more than {MAX_PART_HEADERS} header fields")
         for line in lines:
             name_bytes, colon, value_bytes = line.partition(b":")
-            if not colon or not _TOKEN.fullmatch(name_bytes.decode("latin-1")):
+            if not colon or not TOKEN.fullmatch(name_bytes.decode("latin-1")):
                 raise _bad("malformed header field in a multipart part")
             value_bytes = value_bytes.strip(b" \t")
             if _BAD_HEAD_BYTES.search(value_bytes):

@@ -53,8 +53,11 @@ class Headers(dict):  # type: ignore[type-arg]  # dict[str, Any]; see module doc
             self.update(kwargs)
 
     @classmethod
-    def _trusted(cls, fields: dict[str, str], names: dict[object, Any]) -> Headers:
-        """Build from a dict and its lowercase index without re-checking (parser's fast path)."""
+    def trusted(cls, fields: dict[str, str], names: dict[object, Any]) -> Headers:
+        """Build from a dict and its index (lowercased name -> name) without re-checking.
+
+        For the parser, which has checked both; ``names`` is kept, not copied.
+        """
         headers = cls.__new__(cls)
         dict.update(headers, fields)
         headers._names = names
@@ -125,7 +128,7 @@ class Headers(dict):  # type: ignore[type-arg]  # dict[str, Any]; see module doc
         self._names.clear()
 
     def copy(self) -> Headers:
-        return Headers._trusted(dict.copy(self), self._names.copy())
+        return Headers.trusted(dict.copy(self), self._names.copy())
 
     def __copy__(self) -> Headers:
         return self.copy()

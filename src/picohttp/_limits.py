@@ -9,6 +9,8 @@ of head, 100 fields, 64 KiB of a body in memory).
 
 from __future__ import annotations
 
+from ._errors import RemoteProtocolError
+
 KIB = 1024
 MIB = 1024 * KIB
 
@@ -104,6 +106,14 @@ KEYWORDS = {
     "write_timeout": "writeTimeout",
     "min_body_rate": "minBodyRate",
 }
+
+
+def limit_error(status: int, what: str, limit_name: str, value: int) -> RemoteProtocolError:
+    """The error for ``what`` over limit ``limit_name``, naming the keyword that raises it."""
+    keyword = KEYWORDS[limit_name]
+    return RemoteProtocolError(
+        status, f"{what} exceeds {keyword}={value} (raise it with HttpServer({keyword}=...))"
+    )
 
 
 def _knob(name: str) -> str:

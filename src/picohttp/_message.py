@@ -7,9 +7,8 @@ it, so a server answering GETs never pays for a decode it does not use.
 
 from __future__ import annotations
 
-import codecs
-
 from ._errors import HttpError
+from ._grammar import content_type_charset
 from ._headers import Headers
 from ._target import QueryDict
 
@@ -26,22 +25,8 @@ _UNSET: Any = object()
 #: (``release`` then looks for them; until then it pays nothing for them).
 _forms_parsed = False
 
-
-def content_type_charset(content_type: Optional[str]) -> Optional[str]:
-    """The ``charset`` parameter of a Content-Type, if Python knows that codec."""
-    if not content_type or "charset" not in content_type.lower():
-        return None
-    for param in content_type.split(";")[1:]:
-        name, _, value = param.partition("=")
-        if name.strip().lower() == "charset":
-            charset = value.strip().strip('"').strip()
-            try:
-                info = codecs.lookup(charset)
-            except LookupError:
-                return None
-            # base64, rot13, zlib_codec...: codecs Python knows that are not text encodings.
-            return info.name if getattr(info, "_is_text_encoding", True) else None
-    return None
+# Methods whose unframed extra bytes are no body (the client is not expected to send one).
+_NO_BODY_METHODS = frozenset(("GET", "HEAD"))
 
 
 class HttpRequest:
@@ -106,6 +91,57 @@ class HttpRequest:
         self._body = body
         self._data = _UNSET if data is None else data
         self._scheme = scheme
+
+    @classmethod
+    def parsed(
+        cls,
+        method: str,
+        path: List[str],
+        query: Optional[QueryDict],
+        protocol: str,
+        headers: Headers,
+        target: str,
+        client: Optional[Tuple[str, int]],
+    ) -> HttpRequest:
+        """A request from a head the parser has checked: ``__init__`` without its conversions.
+
+        The parser's hot path makes one per request, so the rarely read slots
+        (``_query`` when there was no query string, ``_scheme``, ``_user``,
+        ``_cookies``, ``_form``, ``_files``, ``_json``) stay unset and their
+        properties give the default when read; the body comes with
+        ``attach_body`` once it is in.
+        """
+        request = cls.__new__(cls)
+        request.method = method
+        request.path = path
+        if query is not None:
+            request._query = query
+        request.protocol = protocol
+        request.headers = headers
+        request.uri = target
+        request.client = client
+        request._body = None
+        request._data = _UNSET
+        return request
+
+    def attach_body(self, body: Body) -> None:
+        """Give the request its body as the parser framed it: bytes, a spooled file, or ``None``.
+
+        ``None`` means the head framed no body (no Content-Length, not
+        chunked); ``b""`` a framed, empty one.
+        """
+        self._body = body
+
+    @property
+    def unread_body(self) -> bool:
+        """True when the client may still be sending bytes the server will not read.
+
+        A request whose method may carry a body (not GET or HEAD) but whose head
+        framed none: whatever follows is not a body (RFC 9112 6.3), yet the
+        client may be sending it, so the server drains before it closes
+        (lingers) rather than let the kernel reset the answer away.
+        """
+        return self._body is None and self.method not in _NO_BODY_METHODS
 
     @property
     def scheme(self) -> str:
@@ -269,18 +305,19 @@ class HttpRequest:
         self._files = files
         return form, files
 
-    def release(self) -> None:
-        """Close a spooled body and the temporary files of its uploads (the handler is done).
+    def close(self) -> None:
+        """Free what the request holds on disk: a spooled body and its uploads' temporary files.
 
-        The one cleanup call after a handler: the server and the test client make it.
+        Called once the handler is done, by the server, the test client and
+        the WSGI adapter alike; calling it again does nothing more.
         """
         body = self._body
         if body is not None and not isinstance(body, bytes):
             body.close()
         if _forms_parsed:  # else no request has uploads: no slot lookup that would raise
-            files = getattr(self, "_files", None)
+            files = getattr(self, "_files", None)  # unset: the uploads were never parsed
             if files:
-                for upload in files._every():
+                for upload in files.every():
                     upload.file.close()
 
     def __repr__(self) -> str:
@@ -311,7 +348,7 @@ class HttpResponse:
     else ``None``): ``setCookie`` marks cookies ``Secure`` when it came over HTTPS.
     """
 
-    __slots__ = ("_error_message", "_headers", "data", "protocol", "request", "status")
+    __slots__ = ("_error_message", "data", "headers_given", "protocol", "request", "status")
 
     def __init__(
         self,
@@ -322,21 +359,23 @@ class HttpResponse:
     ) -> None:
         self.protocol = protocol
         self.status = status
-        self._headers = headers
+        #: The header fields as set so far, or ``None`` while no one touched
+        #: ``headers`` (read by the serializer without making an empty dict).
+        self.headers_given: Optional[Dict[str, Any]] = headers
         self.data = data
         self.request: Optional[HttpRequest] = None
 
     @property
     def headers(self) -> Dict[str, Any]:
         """The response's header fields (made on first use: most handlers never touch them)."""
-        headers = self._headers
+        headers = self.headers_given
         if headers is None:
-            headers = self._headers = Headers()
+            headers = self.headers_given = Headers()
         return headers
 
     @headers.setter
     def headers(self, value: Dict[str, Any]) -> None:
-        self._headers = value
+        self.headers_given = value
 
     def redirect(self, location: str, status: int = 303) -> None:
         """Answer ``status`` (302, 303, 307 or 308) sending the client to ``location``.

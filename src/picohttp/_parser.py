@@ -21,18 +21,16 @@ from __future__ import annotations
 import operator
 import re
 
-from ._body import BodySink
+from ._body import BodySink, parse_content_length
 from ._errors import RemoteProtocolError
 from ._headers import Headers
-from ._limits import DEFAULT_LIMITS, KEYWORDS, Limits
-from ._message import _UNSET, HttpRequest
+from ._limits import DEFAULT_LIMITS, Limits, limit_error
+from ._message import HttpRequest
 from ._target import parse_target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
     from typing import Any, Dict, List, Optional, Tuple
-
-    from ._target import QueryDict
 
 # RFC 9110 5.6.2: tchar.  bytes.translate(None, ALLOWED) leaves only the bytes
 # that are not allowed, so "is every byte legal" is one C call.
@@ -47,7 +45,6 @@ _DIGITS = b"0123456789"
 # Parser states.
 _HEAD, _BODY, _CHUNK_SIZE, _CHUNK_DATA, _CHUNK_END, _TRAILER, _DONE = range(7)
 
-_MAX_CL_DIGITS = 19  # anything longer overflows a signed 64-bit length
 _MAX_CHUNK_LINE = 4096  # a chunk-size line, extensions included
 
 # RFC 9112 7.1, exactly: chunk-size, then *( BWS ";" BWS name [ BWS "=" BWS value ] )
@@ -88,13 +85,6 @@ class TlsHandshakeError(RemoteProtocolError):
         super().__init__(400, "a TLS handshake on a plain-HTTP port")
 
 
-def _limit_error(status: int, what: str, limit_name: str, value: int) -> RemoteProtocolError:
-    keyword = KEYWORDS[limit_name]
-    return RemoteProtocolError(
-        status, f"{what} exceeds {keyword}={value} (raise it with HttpServer({keyword}=...))"
-    )
-
-
 def _find_head_end(buf: bytes, start: int) -> Tuple[int, int]:
     """Find the blank line ending the head: (end of the last field line, start of the body)."""
     crlf = buf.find(b"\n\r\n", start)
@@ -131,10 +121,10 @@ def _head_limit_error(buf: Any, length: int, limits: Limits) -> Optional[RemoteP
     ``max_header_bytes + 1``.
     """
     if length > limits.max_request_line + 1 and buf.find(b"\n", 0, limits.max_request_line + 2) < 0:
-        error = _limit_error(414, "request line", "max_request_line", limits.max_request_line)
+        error = limit_error(414, "request line", "max_request_line", limits.max_request_line)
         at = limits.max_request_line + 2
     elif length > limits.max_header_bytes:
-        error = _limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
+        error = limit_error(431, "request head", "max_header_bytes", limits.max_header_bytes)
         at = limits.max_header_bytes + 1
     else:
         return None
@@ -164,23 +154,10 @@ def _bare_cr_error(
     return None
 
 
-def parse_content_length(value: str) -> int:
-    """Content-Length from the field's value (repeats arrive joined by ", ")."""
-    lengths = set()
-    for piece in value.split(","):
-        piece = piece.strip(" \t")
-        # str.isdigit() also accepts '²' and other non-ASCII digits: check ASCII first.
-        if not (piece.isascii() and piece.isdigit()) or len(piece) > _MAX_CL_DIGITS:
-            raise RemoteProtocolError(400, f"invalid Content-Length {value!r}")
-        lengths.add(int(piece))
-    if len(lengths) != 1:
-        raise RemoteProtocolError(400, "conflicting Content-Length values")
-    return lengths.pop()
-
-
 _FRAMING = frozenset(("content-length", "transfer-encoding", "host", "expect"))
 _NO_FRAMING: Dict[str, str] = {}  # shared, never written to
 _HOST = frozenset(("host",))
+_PLAIN_VERSIONS = frozenset(("HTTP/1.1", "HTTP/1.0"))
 _HOST_ONLY: Dict[str, str] = {"host": "-"}  # shared marker: one Host (comma-free), nothing else
 
 _SPLIT_FIELD = operator.methodcaller("split", ": ", 1)
@@ -234,47 +211,17 @@ def _make_request(
     # One C call each rules out: controls (bare CR and LF included, since the
     # CRLFs are gone), DEL, tabs and Latin-1 oddities (isprintable);
     # whitespace around field values (": " is the only separator allowed here).
-    request_line = lines[0]
     if (
         not text.replace("\r\n", "").isprintable()
         or len(lines) > limits.max_headers + 1
-        or len(request_line) > limits.max_request_line
         or ":  " in text
         or " \r\n" in text
     ):
         return _make_request_strictly(head, limits, client)
-    parts = request_line.split(" ")
-    if len(parts) != 3:
+    parts = _plain_parts(lines, limits)
+    if parts is None:
         return _make_request_strictly(head, limits, client)
-    method, target, version = parts
-    known = _known_tokens
-    if (
-        (version != "HTTP/1.1" and version != "HTTP/1.0")
-        or target[:1] != "/"
-        or not target.isascii()
-        or (method not in known and not _is_token(method))
-    ):
-        return _make_request_strictly(head, limits, client)
-    # Fill the Headers dict itself (no copy); dict's own __setitem__ skips
-    # the case-folding override, which the names index below replaces.
-    headers = Headers.__new__(Headers)
-    put = dict.__setitem__
-    names: Dict[object, Any] = {}
-    del lines[0]
-    for line in lines:
-        name, colon, value = line.partition(": ")
-        folded = known.get(name)
-        if folded is None:
-            if not colon or not _is_token(name):
-                return _make_request_strictly(head, limits, client)
-            folded = name.lower()
-        elif not colon:
-            return _make_request_strictly(head, limits, client)
-        if folded in names:  # a repeated field: joined on the precise path
-            return _make_request_strictly(head, limits, client)
-        names[folded] = name
-        put(headers, name, value)
-    headers._names = names
+    method, target, version, headers, names = parts
     framing_names = _FRAMING.intersection(names)
     framing: Dict[str, str]
     if not framing_names:
@@ -287,31 +234,49 @@ def _make_request(
         path, query = parse_target(target)
     else:  # the common plain path: no decoding, no query
         path, query = target[1:].split("/"), None  # request.query is made if read
-    return _new_request(method, path, query, version, headers, target, client), framing
+    return HttpRequest.parsed(method, path, query, version, headers, target, client), framing
 
 
-def _new_request(
-    method: str,
-    path: List[str],
-    query: Optional[QueryDict],
-    protocol: str,
-    headers: Headers,
-    target: str,
-    client: Optional[Tuple[str, int]],
-) -> HttpRequest:
-    """An ``HttpRequest`` from parsed parts, without ``__init__``'s checks (all are done)."""
-    request = HttpRequest.__new__(HttpRequest)
-    request.method = method
-    request.path = path
-    if query is not None:
-        request.query = query
-    request.protocol = protocol
-    request.headers = headers
-    request.uri = target
-    request.client = client
-    request._body = None
-    request._data = _UNSET
-    return request
+def _plain_parts(
+    lines: List[str], limits: Limits
+) -> Optional[Tuple[str, str, str, Headers, Dict[object, Any]]]:
+    """Method, target, version, ``Headers`` and their names index of a head of the common shape.
+
+    ``lines`` are the head's lines without their CRLF (the first is taken
+    off).  ``None`` for anything the precise path must judge: another
+    request-line shape, a repeated field, a name that is not a token, a field
+    line without ``": "``.
+    """
+    request_line = lines[0]
+    parts = request_line.split(" ")
+    if len(parts) != 3 or len(request_line) > limits.max_request_line:
+        return None
+    method, target, version = parts
+    known = _known_tokens
+    if (
+        version not in _PLAIN_VERSIONS
+        or target[:1] != "/"
+        or not target.isascii()
+        or (method not in known and not _is_token(method))
+    ):
+        return None
+    fields: Dict[str, str] = {}
+    names: Dict[object, Any] = {}
+    del lines[0]
+    for line in lines:
+        name, colon, value = line.partition(": ")
+        folded = known.get(name)
+        if folded is None:
+            if not colon or not _is_token(name):
+                return None
+            folded = name.lower()
+        elif not colon:
+            return None
+        if folded in names:  # a repeated field: joined on the precise path
+            return None
+        names[folded] = name
+        fields[name] = value
+    return method, target, version, Headers.trusted(fields, names), names
 
 
 def _make_request_strictly(
@@ -320,37 +285,39 @@ def _make_request_strictly(
     """``_make_request`` for heads its fast path declines (and for the precise errors)."""
     method, target, version, headers, framing = _parse_head_strictly(head, limits)
     path, query = parse_target(target)
-    return _new_request(method, path, query, version, headers, target, client), framing
+    return HttpRequest.parsed(method, path, query, version, headers, target, client), framing
 
 
 def _parse_head_strictly(
     head: bytes, limits: Limits
 ) -> Tuple[str, str, str, Headers, Dict[str, str]]:
-    """The slow, precise path: raise the exact error, or parse what the regex left out."""
+    """The slow, precise path: raise the exact error, or parse what the fast path left out."""
+    lines = (head[:-1] if head[-1:] == b"\n" else head).split(b"\n")
+    method, target, version = _strict_request_line(head, lines[0], limits)
+    headers, framing = _strict_fields(lines, limits)
+    return method.decode("ascii"), target.decode("ascii"), version.decode("ascii"), headers, framing
+
+
+def _strict_request_line(head: bytes, line: bytes, limits: Limits) -> List[bytes]:
+    """``[method, target, version]`` of the request line, or the precise error for it."""
     if head[:2] == _TLS_RECORD:
         raise TlsHandshakeError()
-    lines = (head[:-1] if head[-1:] == b"\n" else head).split(b"\n")
-    line = lines[0]
     if line[-1:] == b"\r":
         line = line[:-1]
     bare = _bare_cr_error(head, 0, len(head), None)
     if bare is not None:  # first unless the 414 was known sooner, as a trickled head meets them
         raise _head_limit_error(head, len(head), limits) or bare
     if len(line) > limits.max_request_line:
-        raise _limit_error(414, "request line", "max_request_line", limits.max_request_line)
+        raise limit_error(414, "request line", "max_request_line", limits.max_request_line)
     parts = line.split(b" ")
     if len(parts) != 3:
         raise RemoteProtocolError(400, "malformed request line")
-    method, target, version = parts
-    if not method or method.translate(None, _TCHAR):
-        raise RemoteProtocolError(400, "malformed method")
-    if not target or target.translate(None, _TARGET_CHARS):
-        raise RemoteProtocolError(400, "malformed request target")
-    first = target[:1]
-    if first != b"/" and target != b"*":
-        lowered = target[:8].lower()
-        if not (lowered.startswith(b"http://") or lowered.startswith(b"https://")):
-            raise RemoteProtocolError(400, "request target is not /path, http(s)://... or *")
+    _check_request_parts(*parts)
+    return parts
+
+
+def _check_version(version: bytes) -> None:
+    """A 400 for a malformed HTTP-version, a 505 for one other than 1.x."""
     if (
         len(version) != 8
         or version[:5] != b"HTTP/"
@@ -361,11 +328,28 @@ def _parse_head_strictly(
         raise RemoteProtocolError(400, "malformed HTTP version")
     if version[5] != 0x31:
         raise RemoteProtocolError(505, "only HTTP/1.x is supported")
+
+
+def _check_request_parts(method: bytes, target: bytes, version: bytes) -> None:
+    """Raise the precise error for a bad method, target or version (RFC 9112 3)."""
+    if not method or method.translate(None, _TCHAR):
+        raise RemoteProtocolError(400, "malformed method")
+    if not target or target.translate(None, _TARGET_CHARS):
+        raise RemoteProtocolError(400, "malformed request target")
+    first = target[:1]
+    if first != b"/" and target != b"*":
+        lowered = target[:8].lower()
+        if not (lowered.startswith(b"http://") or lowered.startswith(b"https://")):
+            raise RemoteProtocolError(400, "request target is not /path, http(s)://... or *")
+    _check_version(version)
     if target == b"*" and method != b"OPTIONS":  # RFC 9112 3.2.4: asterisk-form is for OPTIONS
         raise RemoteProtocolError(400, "the target * is only for OPTIONS")
 
+
+def _strict_fields(lines: List[bytes], limits: Limits) -> Tuple[Headers, Dict[str, str]]:
+    """The header fields (``lines[1:]``), repeats joined, and the framing ones; or the error."""
     if len(lines) - 1 > limits.max_headers:
-        raise _limit_error(431, "number of header fields", "max_headers", limits.max_headers)
+        raise limit_error(431, "number of header fields", "max_headers", limits.max_headers)
     fields: Dict[str, str] = {}
     names: Dict[object, Any] = {}
     for raw in lines[1:]:
@@ -388,13 +372,7 @@ def _parse_head_strictly(
             names[folded] = name
             fields[name] = value
     framing = {name: fields[names[name]] for name in _FRAMING.intersection(names)}
-    return (
-        method.decode("ascii"),
-        target.decode("ascii"),
-        version.decode("ascii"),
-        Headers._trusted(fields, names),
-        framing,
-    )
+    return Headers.trusted(fields, names), framing
 
 
 _CHUNKED = -1
@@ -422,7 +400,7 @@ def _body_length(framing: Dict[str, str], protocol: str, limits: Limits) -> int:
         return 0
     length = parse_content_length(length_text)
     if length > limits.max_body:
-        raise _limit_error(413, f"body of {length} bytes", "max_body", limits.max_body)
+        raise limit_error(413, f"body of {length} bytes", "max_body", limits.max_body)
     return length
 
 
@@ -462,11 +440,11 @@ def parse_request(
     body_start = end + 3
     if length == 0:
         if "content-length" in framing:
-            request._body = b""  # a framed, empty body: there is a body, and it is empty
+            request.attach_body(b"")  # a framed, empty body: there is a body, and it is empty
         return request, available
     if length == _CHUNKED or length > available:
         return None
-    request._body = data[body_start : body_start + length]
+    request.attach_body(data[body_start : body_start + length])
     return request, available - length
 
 
@@ -571,18 +549,7 @@ class RequestParser:
         end, body_start = _find_head_end(buf, self._scanned)
         limits = self.limits
         if end < 0:
-            if buf[:2] == _TLS_RECORD:  # the client waits for a ServerHello: do not wait with it
-                raise TlsHandshakeError()
-            # A bare CR is refused now, not at the head timeout (a CR at the very
-            # end may still get its LF); only new bytes are searched.
-            error = _head_limit_error(buf, len(buf), limits)
-            if error is None:
-                error = _bare_cr_error(buf, self._scanned, len(buf), None)
-            if error is not None:
-                raise error
-            if not isinstance(buf, bytearray):
-                self._buf = bytearray(buf)
-            self._scanned = max(0, len(buf) - 2)
+            self._head_unfinished(buf)
             return None
         if end > limits.max_header_bytes:
             error = _head_limit_error(buf, end + 1, limits)
@@ -612,6 +579,21 @@ class RequestParser:
         self._state = _BODY
         return self._feed_body(rest)
 
+    def _head_unfinished(self, buf: Any) -> None:
+        """Keep a head still coming in; refuse it now if what came already is wrong."""
+        if buf[:2] == _TLS_RECORD:  # the client waits for a ServerHello: do not wait with it
+            raise TlsHandshakeError()
+        # A bare CR is refused now, not at the head timeout (a CR at the very
+        # end may still get its LF); only new bytes are searched.
+        error = _head_limit_error(buf, len(buf), self.limits)
+        if error is None:
+            error = _bare_cr_error(buf, self._scanned, len(buf), None)
+        if error is not None:
+            raise error
+        if not isinstance(buf, bytearray):
+            self._buf = bytearray(buf)
+        self._scanned = max(0, len(buf) - 2)
+
     def _set_expect(self, framing: Dict[str, str], protocol: str) -> None:
         expect = framing.get("expect")
         if expect is not None and protocol != "HTTP/1.0":
@@ -620,7 +602,8 @@ class RequestParser:
     def _finish(self, body: Any, leftover: int) -> HttpRequest:
         request = self._request
         assert request is not None
-        request._body = body
+        if body is not None:
+            request.attach_body(body)
         self._state = _DONE
         self.leftover = leftover
         self._sink = None
@@ -650,101 +633,128 @@ class RequestParser:
         pieces, the buffer is compacted once per call, and an unfinished line
         is only searched in its new bytes (``_scanned``).
         """
-        sink = self._sink
-        assert sink is not None
+        assert self._sink is not None
         buf = self._buf
         size = len(buf)
         pos = 0  # consume by index and compact once: slicing per chunk would be O(n^2)
         out = bytearray()  # data of small chunks, for the sink in one piece
-        state = self._state
-        max_body = self.limits.max_body
-        match_line = _CHUNK_LINE.match
+        # Each step takes what it can from buf at pos, sets the next state and
+        # returns the new position, or -1 while it waits for more bytes.
+        steps = (None, None, self._chunk_line, self._chunk_data, self._chunk_crlf, self._trailer)
         try:
             while pos < size:
-                if state == _CHUNK_SIZE:
-                    match = None if self._scanned else match_line(buf, pos)
-                    if match is None:
-                        start = pos + self._scanned
-                        if buf.find(b"\n", start) < 0 and size - pos <= _MAX_CHUNK_LINE + 1:
-                            # Unfinished: check only its new bytes (inline, as a line
-                            # trickled a byte at a time comes here once per byte).
-                            tail = size - 1 if buf[size - 1] == 0x0D else size
-                            if tail > start and buf[start:tail].translate(None, _LINE_CHARS):
-                                _check_line_bytes(buf, start, size, "chunk line")  # raises
-                            self._scanned = (tail if tail > start else start) - pos
-                            break
-                        newline = self._line_end(buf, pos, _MAX_CHUNK_LINE, "chunk line")
-                        if newline < 0:
-                            break
-                        match = match_line(buf, pos, newline + 1)
-                        if match is None or match.end() != newline + 1:
-                            raise _chunk_line_error(bytes(buf[pos : newline + 1]))
-                    end = match.end()
-                    if end - pos > _MAX_CHUNK_LINE + 2:  # it came whole, in one read
-                        raise RemoteProtocolError(400, "chunk line too long")
-                    pos = end
-                    chunk = int(match.group(1), 16)
-                    pending = len(out)
-                    if sink.size + pending + chunk > max_body:
-                        raise _limit_error(413, "chunked body", "max_body", max_body)
-                    if chunk == 0:
-                        state = _TRAILER
-                        continue
-                    if pending >= _CHUNK_OUT_FLUSH:
-                        sink.write(bytes(out))
-                        out = bytearray()
-                    if chunk > size - pos:  # the data goes on in the next reads
-                        self._chunk_left = chunk
-                        state = _CHUNK_DATA
-                        continue
-                    out += buf[pos : pos + chunk]
-                    pos += chunk
-                    if buf[pos : pos + 2] == b"\r\n":
-                        pos += 2  # the common case, without another pass of the loop
-                    else:
-                        state = _CHUNK_END
-                elif state == _CHUNK_DATA:
-                    take = self._chunk_left
-                    if take > size - pos:
-                        take = size - pos
-                    if len(out) >= _CHUNK_OUT_FLUSH:
-                        sink.write(bytes(out))
-                        out = bytearray()
-                    out += buf[pos : pos + take]
-                    pos += take
-                    self._chunk_left -= take
-                    if self._chunk_left == 0:
-                        state = _CHUNK_END
-                elif state == _CHUNK_END:  # the CRLF after the data, exactly
-                    if buf[pos] != 0x0D or (pos + 1 < size and buf[pos + 1] != 0x0A):
-                        raise RemoteProtocolError(400, "missing CRLF after chunk data")
-                    if pos + 1 == size:
-                        break  # the LF may be in the next read
-                    pos += 2
-                    state = _CHUNK_SIZE
-                else:  # _TRAILER: held to the rules of header fields, checked and dropped
-                    budget = self.limits.max_header_bytes - self._trailer_bytes
-                    newline = self._line_end(buf, pos, budget, "trailer section", status=431)
-                    if newline < 0:
-                        break
-                    line = bytes(buf[pos:newline])
-                    pos = newline + 1
-                    if line[-1:] == b"\r":
-                        line = line[:-1]
-                    if not line:
-                        if out:
-                            sink.write(bytes(out))
-                            out = bytearray()
-                        return self._finish(sink.result(), size - pos)
-                    self._check_trailer_field(line)
+                pos_after = steps[self._state](buf, pos, out)  # type: ignore[misc]
+                if pos_after < 0:
+                    break
+                pos = pos_after
+                if self._state == _DONE:
+                    return self._finish(self._sink.result(), size - pos)
             return None
         finally:
             if self._state != _DONE:
-                self._state = state
                 if out:
-                    sink.write(bytes(out))
+                    self._sink.write(bytes(out))
                 if pos:
                     del buf[:pos]
+
+    def _chunk_line(self, buf: bytearray, pos: int, out: bytearray) -> int:
+        """A chunk-size line, and the whole chunk with its CRLF when it is all there."""
+        match = None if self._scanned else _CHUNK_LINE.match(buf, pos)
+        if match is None:
+            match = self._chunk_line_slowly(buf, pos)
+            if match is None:
+                return -1
+        end = match.end()
+        if end - pos > _MAX_CHUNK_LINE + 2:  # it came whole, in one read
+            raise RemoteProtocolError(400, "chunk line too long")
+        chunk = int(match.group(1), 16)
+        sink = self._sink
+        assert sink is not None
+        pending = len(out)
+        if sink.size + pending + chunk > self.limits.max_body:
+            raise limit_error(413, "chunked body", "max_body", self.limits.max_body)
+        if chunk == 0:
+            self._state = _TRAILER
+            return end
+        if pending >= _CHUNK_OUT_FLUSH:
+            sink.write(bytes(out))
+            out.clear()
+        pos = end
+        if chunk > len(buf) - pos:  # the data goes on in the next reads
+            self._chunk_left = chunk
+            self._state = _CHUNK_DATA
+            return pos
+        out += buf[pos : pos + chunk]
+        pos += chunk
+        if buf[pos : pos + 2] == b"\r\n":
+            return pos + 2  # the common case, without another pass of the loop
+        self._state = _CHUNK_END
+        return pos
+
+    def _chunk_line_slowly(self, buf: bytearray, pos: int) -> Optional[re.Match[bytes]]:
+        """A chunk line the one-call match did not take: unfinished (``None``), or the error."""
+        size = len(buf)
+        start = pos + self._scanned
+        if buf.find(b"\n", start) < 0 and size - pos <= _MAX_CHUNK_LINE + 1:
+            # Unfinished: check only its new bytes (inline, as a line
+            # trickled a byte at a time comes here once per byte).
+            tail = size - 1 if buf[size - 1] == 0x0D else size
+            if tail > start and buf[start:tail].translate(None, _LINE_CHARS):
+                _check_line_bytes(buf, start, size, "chunk line")  # raises
+            self._scanned = (tail if tail > start else start) - pos
+            return None
+        newline = self._line_end(buf, pos, _MAX_CHUNK_LINE, "chunk line")
+        if newline < 0:
+            return None
+        match = _CHUNK_LINE.match(buf, pos, newline + 1)
+        if match is None or match.end() != newline + 1:
+            raise _chunk_line_error(bytes(buf[pos : newline + 1]))
+        return match
+
+    def _chunk_data(self, buf: bytearray, pos: int, out: bytearray) -> int:
+        """More of a chunk whose data goes on past the reads so far."""
+        take = min(self._chunk_left, len(buf) - pos)
+        if len(out) >= _CHUNK_OUT_FLUSH:
+            assert self._sink is not None
+            self._sink.write(bytes(out))
+            out.clear()
+        out += buf[pos : pos + take]
+        self._chunk_left -= take
+        if self._chunk_left == 0:
+            self._state = _CHUNK_END
+        return pos + take
+
+    def _chunk_crlf(self, buf: bytearray, pos: int, out: bytearray) -> int:
+        """The CRLF after a chunk's data, exactly."""
+        size = len(buf)
+        if buf[pos] != 0x0D or (pos + 1 < size and buf[pos + 1] != 0x0A):
+            raise RemoteProtocolError(400, "missing CRLF after chunk data")
+        if pos + 1 == size:
+            return -1  # the LF may be in the next read
+        self._state = _CHUNK_SIZE
+        return pos + 2
+
+    def _trailer(self, buf: bytearray, pos: int, out: bytearray) -> int:
+        """A trailer line: held to the rules of header fields, checked and dropped.
+
+        The empty line ends the body: the state becomes ``_DONE``.
+        """
+        budget = self.limits.max_header_bytes - self._trailer_bytes
+        newline = self._line_end(buf, pos, budget, "trailer section", status=431)
+        if newline < 0:
+            return -1
+        line = bytes(buf[pos:newline])
+        if line[-1:] == b"\r":
+            line = line[:-1]
+        if line:
+            self._check_trailer_field(line)
+        else:
+            if out:
+                assert self._sink is not None
+                self._sink.write(bytes(out))
+                out.clear()
+            self._state = _DONE
+        return newline + 1
 
     def _line_end(self, buf: bytearray, pos: int, limit: int, what: str, status: int = 400) -> int:
         """Where the line starting at ``pos`` ends (its LF), or -1 while it is unfinished.
@@ -760,7 +770,7 @@ class RequestParser:
         if end - pos > limit + 1:
             _check_line_bytes(buf, start, pos + limit + 1, what)
             if status == 431:
-                raise _limit_error(431, what, "max_header_bytes", self.limits.max_header_bytes)
+                raise limit_error(431, what, "max_header_bytes", self.limits.max_header_bytes)
             raise RemoteProtocolError(status, f"{what} too long")
         if newline >= 0:
             self._scanned = 0
@@ -782,9 +792,9 @@ class RequestParser:
         self._trailer_fields += 1
         limits = self.limits
         if self._trailer_bytes > limits.max_header_bytes:
-            raise _limit_error(431, "trailer section", "max_header_bytes", limits.max_header_bytes)
+            raise limit_error(431, "trailer section", "max_header_bytes", limits.max_header_bytes)
         if self._trailer_fields > limits.max_headers:
-            raise _limit_error(431, "number of trailer fields", "max_headers", limits.max_headers)
+            raise limit_error(431, "number of trailer fields", "max_headers", limits.max_headers)
 
 
 def _check_line_bytes(buf: bytearray, start: int, end: int, what: str) -> int:

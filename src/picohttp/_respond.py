@@ -152,7 +152,7 @@ class Responder:
             log.error(
                 "no handler thread for %s %s (%s); answered 503", request.method, request.uri, exc
             )
-            request.release()
+            request.close()
             head = error_head(
                 503,
                 "no handler thread could start; try again shortly",
@@ -206,7 +206,7 @@ class Responder:
                 self.handler, self.args, request, prime=self._streams is None
             )
         finally:
-            request.release()  # a body spooled to a temporary file, and its uploads
+            request.close()  # a body spooled to a temporary file, and its uploads
         if type(body) is StreamBody and self._streams is not None:
             # On a thread of its own (or a 503 past maxStreams): a stream may last for
             # hours, and this worker goes back to the pool.

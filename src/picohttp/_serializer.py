@@ -36,7 +36,8 @@ import os
 import re
 
 from ._errors import LocalProtocolError
-from ._message import HttpResponse, content_type_charset
+from ._grammar import BAD_VALUE, TOKEN, content_type_charset
+from ._message import HttpResponse
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
@@ -68,8 +69,6 @@ REASONS: Dict[int, str] = {
     510: "Not Extended", 511: "Network Authentication Required",
 }  # fmt: skip
 
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _BAD_PROTOCOL = re.compile(r"[\x00-\x20\x7f]")
 # Names the serializer itself writes: a handler's value for these is replaced.
 _FRAMING = frozenset(("content-length", "connection", "transfer-encoding"))
@@ -157,7 +156,7 @@ if TYPE_CHECKING:
 def _check_name(name: Any) -> str:
     if type(name) is str and name in _known_names:
         return name
-    if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+    if not isinstance(name, str) or not TOKEN.fullmatch(name):
         raise LocalProtocolError(f"invalid response header name {name!r}")
     if len(_known_names) < 1024:
         _known_names[name] = name
@@ -172,7 +171,7 @@ def _check_value(name: str, value: Any) -> str:
         text = value.decode("latin-1")
     else:
         text = str(value)
-    if _BAD_VALUE.search(text):
+    if BAD_VALUE.search(text):
         raise LocalProtocolError(f"control character in response header {name}: {text!r}")
     return text
 
@@ -245,151 +244,183 @@ def serialize(
     """
     status = response.status
     data = response.data
-    if type(data) is str and response._headers is None and method != "HEAD":
-        # The common answer (text, no handler headers, a plain status) in one format.
+    if type(data) is str and response.headers_given is None and method != "HEAD":
+        # The common answer (text, no handler headers, a plain status): no checks to make.
         line = _PLAIN_STATUS_LINES.get(status) if response.protocol == "HTTP/1.0" else None
         if line is not None and type(status) is int and data and not data[0].isspace():
             try:
                 text_body = data.encode()
             except UnicodeEncodeError:
                 text_body = data.encode("utf-8", "surrogateescape")
-            tail = _tail[1] if _tail[0] == date else _date_tail(date)
-            head = f"{line}{_HTML if data[0] == '<' else _TEXT}{len(text_body)}\r\n{tail}"
-            return head.encode("latin-1"), text_body, status, len(text_body)
+            fields = f"{_HTML if data[0] == '<' else _TEXT}{len(text_body)}\r\n"
+            return build_head(line, fields, date), text_body, status, len(text_body)
+    return _serialize_checked(response, method, date)
+
+
+def _serialize_checked(
+    response: HttpResponse, method: str, date: str
+) -> Tuple[bytes, Body, int, Optional[int]]:
+    """``serialize`` for every response its fast path does not take: each part checked."""
+    status = response.status
     status_line = _status_line(response.protocol, status)
+    fields, content_type, has_date = _handler_fields(response.headers_given)
+    body, length, content_type = cast_body(response.data, content_type)
+    if content_type is not None:
+        fields += f"Content-Type: {content_type}\r\n"
+    if status < 200 or status == 204 or status == 304:
+        _close_body(body)  # RFC 9110 6.4.1: no content, and no Content-Length either
+        body, length = b"", None
+    elif length is not None:
+        fields += f"Content-Length: {length}\r\n"
+    if method == "HEAD":
+        _close_body(body)
+        body = b""
+    return build_head(status_line, fields, None if has_date else date), body, status, length
+
+
+def _handler_fields(headers: Optional[Dict[str, Any]]) -> Tuple[str, Optional[str], bool]:
+    """The handler's header fields, checked: ``(lines, its Content-Type, whether it set Date)``.
+
+    The framing fields (Content-Length, Connection, Transfer-Encoding) are
+    the serializer's own and dropped; Content-Type is returned apart, as a
+    charset may be added to it.
+    """
     content_type: Optional[str] = None
     has_date = False
-    extra = ""
-    headers = response._headers
-    if headers:
-        lines: List[str] = []
-        checked_lines = _checked_lines
-        for name, value in headers.items():
-            if type(value) is str:
-                line = checked_lines.get((name, value))
-                if line is not None:
-                    lines.append(line)
-                    continue
-                checked_type = _checked_types.get((name, value))
-                if checked_type is not None:
-                    content_type = checked_type
-                    continue
-            _check_name(name)
-            folded = name.lower()
-            if folded in _FRAMING:
-                continue
-            if folded == "content-type":
-                content_type = _check_value(name, value)
-                if type(value) is str:
-                    if len(_checked_types) >= 256:
-                        _checked_types.clear()
-                    _checked_types[(name, value)] = content_type
-                continue  # written below, perhaps with a charset added
-            if folded == "date":
-                has_date = True
-            if isinstance(value, (list, tuple)):  # several fields, e.g. Set-Cookie
-                lines.extend(f"{name}: {_check_value(name, item)}\r\n" for item in value)
-            else:
-                line = f"{name}: {_check_value(name, value)}\r\n"
+    if not headers:
+        return "", content_type, has_date
+    lines: List[str] = []
+    checked_lines = _checked_lines
+    for name, value in headers.items():
+        if type(value) is str:  # a field checked before (a static file's, say): as it was
+            line = checked_lines.get((name, value))
+            if line is not None:
                 lines.append(line)
-                if type(value) is str and folded != "date":
-                    if len(checked_lines) >= 1024:
-                        checked_lines.clear()
-                    checked_lines[(name, value)] = line
-        extra = "".join(lines)
+                continue
+            checked_type = _checked_types.get((name, value))
+            if checked_type is not None:
+                content_type = checked_type
+                continue
+        _check_name(name)
+        folded = name.lower()
+        if folded in _FRAMING:
+            continue
+        if folded == "content-type":
+            content_type = _check_value(name, value)
+            if type(value) is str:
+                if len(_checked_types) >= 256:
+                    _checked_types.clear()
+                _checked_types[(name, value)] = content_type
+            continue
+        if folded == "date":
+            has_date = True
+        if isinstance(value, (list, tuple)):  # several fields, e.g. Set-Cookie
+            lines.extend(f"{name}: {_check_value(name, item)}\r\n" for item in value)
+            continue
+        line = f"{name}: {_check_value(name, value)}\r\n"
+        lines.append(line)
+        if type(value) is str and folded != "date":
+            if len(checked_lines) >= 1024:
+                checked_lines.clear()
+            checked_lines[(name, value)] = line
+    return "".join(lines), content_type, has_date
 
-    body: Body
-    length: Optional[int]
+
+def cast_body(data: Any, content_type: Optional[str]) -> Tuple[Body, Optional[int], Optional[str]]:
+    """What ``response.data`` is sent as: ``(body, length or None, Content-Type or None)``.
+
+    The one place each kind of ``data`` is given its meaning (the table of the
+    module docstring, after bottle's ``_cast``).  ``content_type`` is the
+    handler's, kept unless a ``str`` body adds its charset.
+    """
     kind = type(data)
-    if kind is not str and isinstance(data, str):
-        # A str subclass (markupsafe.Markup, a str Enum member): its characters.
-        data, kind = str.__str__(data), str
-    if kind is str:
-        if content_type is None:
-            if data:
-                first = data[:1]
-                if first.isspace():
-                    first = data.lstrip()[:1]
-                content_type = (
-                    "text/html; charset=utf-8" if first == "<" else "text/plain; charset=utf-8"
-                )
-            encoded = data.encode("utf-8", "surrogateescape")
-        else:
-            if _is_text_type(content_type) and "charset" not in content_type.lower():
-                content_type += "; charset=utf-8"
-            encoded = _encode_text(data, content_type)
-        body, length = encoded, len(encoded)
-    elif kind is bytes:
-        body, length = data, len(data)
-    elif data is None:
-        body = b""
-        length = 0
-    elif isinstance(data, (bytes, bytearray, memoryview)):
+    if kind is bytes:
+        return data, len(data), content_type
+    if data is None:
+        return b"", 0, content_type
+    if isinstance(data, str):
+        # A str subclass (markupsafe.Markup, a str Enum member) counts as its characters.
+        return _cast_text(data if kind is str else str.__str__(data), content_type)
+    if isinstance(data, (bytes, bytearray, memoryview)):
         body = bytes(data)
-        length = len(body)
-    elif isinstance(data, (dict, list)):
-        import json  # lazily: a server that never sends JSON never imports it
+        return body, len(body), content_type
+    if isinstance(data, (dict, list)):
+        body = _json_bytes(data)
+        return body, len(body), content_type or "application/json"
+    if kind is FileBody:
+        if data.length is not None:
+            return data, data.length, content_type
+        data.file.seek(data.offset)
+        return (*_file_body(data.file), content_type)
+    if hasattr(data, "read"):
+        return (*_file_body(data), content_type)
+    if hasattr(data, "__next__"):
+        return StreamBody(data), None, content_type
+    raise LocalProtocolError(
+        f"cannot send response.data of type {kind.__name__}: use str, bytes, "
+        "dict, list, an open binary file or an iterator"
+    )
 
-        try:
-            body = json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogateescape")
-        except (TypeError, ValueError) as exc:
-            raise LocalProtocolError(f"response.data is not JSON-serialisable: {exc}") from None
-        if content_type is None:
-            content_type = "application/json"
-        length = len(body)
-    elif kind is FileBody:
-        body, length = data, data.length
-        if length is None:
-            data.file.seek(data.offset)
-            body, length = _file_body(data.file)
-    elif hasattr(data, "read"):
-        body, length = _file_body(data)
-    elif hasattr(data, "__next__"):
-        body = StreamBody(data)
-        length = None
-    else:
-        raise LocalProtocolError(
-            f"cannot send response.data of type {kind.__name__}: use str, bytes, "
-            "dict, list, an open binary file or an iterator"
-        )
 
-    if content_type is not None:
-        extra += f"Content-Type: {content_type}\r\n"
-    if status < 200 or status == 204 or status == 304:
-        _close_body(body)
-        body, length = b"", None
+def _cast_text(data: str, content_type: Optional[str]) -> Tuple[bytes, int, Optional[str]]:
+    if content_type is None:
+        if data:
+            first = data[:1]
+            if first.isspace():
+                first = data.lstrip()[:1]
+            content_type = "text/html; charset=utf-8" if first == "<" else _PLAIN
+        encoded = data.encode("utf-8", "surrogateescape")
     else:
-        if length is not None:
-            extra += f"Content-Length: {length}\r\n"
-        if method == "HEAD":
-            _close_body(body)
-            body = b""
-    text = status_line + extra + (_CLOSE if has_date else _date_tail(date))
+        if _is_text_type(content_type) and "charset" not in content_type.lower():
+            content_type += "; charset=utf-8"
+        encoded = _encode_text(data, content_type)
+    return encoded, len(encoded), content_type
+
+
+def _json_bytes(data: Any) -> bytes:
+    import json  # lazily: a server that never sends JSON never imports it
+
     try:
-        head_bytes = text.encode("latin-1")
-    except UnicodeEncodeError:
-        head_bytes = text.encode("utf-8")  # non-Latin-1 header values: send their UTF-8 bytes
-    return head_bytes, body, status, length
+        return json.dumps(data, ensure_ascii=False).encode("utf-8", "surrogateescape")
+    except (TypeError, ValueError) as exc:
+        raise LocalProtocolError(f"response.data is not JSON-serialisable: {exc}") from None
 
 
-_CLOSE = "Connection: close\r\n\r\n"
-_TEXT = "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "
+#: The fields every answer carries, whoever made it (serialize's two paths and
+#: error_head): a new default response header is one more line here.
+DEFAULT_FIELDS = "Connection: close\r\n"
+_PLAIN = "text/plain; charset=utf-8"
+_TEXT = f"Content-Type: {_PLAIN}\r\nContent-Length: "
 _HTML = "Content-Type: text/html; charset=utf-8\r\nContent-Length: "
+_END = DEFAULT_FIELDS + "\r\n"
 # HTTP/1.0 status lines of every status that has a body, for the fast path.
 _PLAIN_STATUS_LINES = {
     status: f"HTTP/1.0 {status} {reason}\r\n"
     for status, reason in REASONS.items()
     if status >= 200 and status not in (204, 304)
 }
-_tail: List[str] = ["", ""]  # [date, "Date: <date>\r\nConnection: close\r\n\r\n"]
+_tail: List[str] = ["", ""]  # [date, "Date: <date>\r\n" + DEFAULT_FIELDS + "\r\n"]
 
 
-def _date_tail(date: str) -> str:
-    tail = _tail
-    if tail[0] != date:
-        tail[1] = f"Date: {date}\r\n{_CLOSE}"
-        tail[0] = date
-    return tail[1]
+def build_head(status_line: str, fields: str, date: Optional[str]) -> bytes:
+    """The one head builder: status line, ``fields``, ``Date`` (unless ``None``), the defaults.
+
+    ``fields`` are complete lines (each ending in CRLF); ``date`` is ``None``
+    when the handler set its own Date.  Values beyond Latin-1 leave as their
+    UTF-8 bytes.
+    """
+    if date is None:
+        text = status_line + fields + _END
+    else:
+        tail = _tail
+        if tail[0] != date:
+            tail[1] = f"Date: {date}\r\n{_END}"
+            tail[0] = date
+        text = status_line + fields + tail[1]
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8")  # non-Latin-1 header values: send their UTF-8 bytes
 
 
 def _close_body(body: Body) -> None:
@@ -404,11 +435,5 @@ def error_head(status: int, reason: str, date: str, retry_after: Optional[int] =
     """
     message = f"{status} {REASONS.get(status, '')}: {reason}\n".encode("utf-8", "replace")
     retry = "" if retry_after is None else f"Retry-After: {retry_after}\r\n"
-    return (
-        f"HTTP/1.0 {status} {REASONS.get(status, '')}\r\n"
-        f"Content-Type: text/plain; charset=utf-8\r\n"
-        f"Content-Length: {len(message)}\r\n"
-        f"Date: {date}\r\n"
-        f"{retry}"
-        f"Connection: close\r\n\r\n"
-    ).encode("latin-1") + message
+    fields = f"{_TEXT}{len(message)}\r\n{retry}"
+    return build_head(f"HTTP/1.0 {status} {REASONS.get(status, '')}\r\n", fields, date) + message

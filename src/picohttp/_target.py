@@ -12,15 +12,11 @@ bytes that are not UTF-8, as Flask and Werkzeug do).
 
 from __future__ import annotations
 
+from ._grammar import ESCAPES
+
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
     from typing import List, Optional, Tuple
-
-
-_HEXDIGITS = "0123456789abcdefABCDEF"
-# Every two-character escape -> its byte, built once at import (the hot path
-# does one dict lookup per escape, as urllib.parse does).
-_ESCAPES = {a + b: bytes.fromhex(a + b) for a in _HEXDIGITS for b in _HEXDIGITS}
 
 
 def unquote(text: str, plus: bool = False, errors: str = "replace") -> str:
@@ -36,7 +32,7 @@ def unquote(text: str, plus: bool = False, errors: str = "replace") -> str:
     first, *rest = text.split("%")
     out = [first.encode()]
     for piece in rest:
-        byte = _ESCAPES.get(piece[:2])
+        byte = ESCAPES.get(piece[:2])
         if byte is None:
             out.append(b"%")
             out.append(piece.encode())

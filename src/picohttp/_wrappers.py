@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 
+from ._grammar import BAD_VALUE, TOKEN
 from ._headers import Headers
-from ._serializer import _BAD_VALUE, _TOKEN
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
@@ -43,11 +43,11 @@ def header_fields(headers: HeaderInput) -> List[Tuple[str, Any]]:
     grouped: Dict[str, List[str]] = {}
     spelled: Dict[str, str] = {}
     for name, value in pairs:
-        if not isinstance(name, str) or not _TOKEN.fullmatch(name):
+        if not isinstance(name, str) or not TOKEN.fullmatch(name):
             raise ValueError(f"header name {name!r} is not a token")
         values = value if isinstance(value, list) else [value]
         for item in values:
-            if not isinstance(item, str) or _BAD_VALUE.search(item):
+            if not isinstance(item, str) or BAD_VALUE.search(item):
                 raise ValueError(f"header {name}: value {item!r} is not a single line of text")
         key = name.lower()
         spelled.setdefault(key, name)

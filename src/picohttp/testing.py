@@ -89,7 +89,7 @@ class TestResponse:
     @property
     def text(self) -> str:
         """The body decoded with the charset of its Content-Type (UTF-8 if none)."""
-        from ._message import content_type_charset
+        from ._grammar import content_type_charset
 
         charset = content_type_charset(self.headers.get("Content-Type")) or "utf-8"
         return self.data.decode(charset, "replace")
@@ -324,7 +324,7 @@ class Client:
         try:
             head, body, status, _ = run_handler(self.handler, self.args, request)
         finally:
-            request.release()  # a spooled body and its uploads' temporary files
+            request.close()  # a spooled body and its uploads' temporary files
         log_access(self.client, request, status, body_size(body))
         return TestResponse(head + _read_body(body))
 

@@ -29,20 +29,19 @@ import logging
 import os
 from urllib.parse import quote
 
-from ._body import BodySink
+from ._body import read_body
 from ._errors import RemoteProtocolError
 from ._exchange import http_date_now, run_handler
 from ._forwarded import apply_forwarded, proxy_hops
 from ._headers import Headers
 from ._limits import Limits
 from ._message import HttpRequest
-from ._parser import _limit_error, parse_content_length
 from ._serializer import FileBody, StreamBody, error_head
 from ._target import parse_target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import IO, Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
+    from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
     from ._serializer import Body
 
@@ -137,9 +136,7 @@ class _Application:
         try:
             head, body, _, _ = run_handler(self.handler, self.args, request)
         finally:
-            spool = request._body
-            if spool is not None and type(spool) is not bytes:
-                spool.close()  # type: ignore[union-attr]  # a body spooled to a temporary file
+            request.close()  # a spooled body and its uploads' temporary files, as the server
         return _respond(environ, start_response, head, body)
 
 
@@ -155,7 +152,12 @@ def build_request(environ: Dict[str, Any], limits: Limits) -> HttpRequest:
     target = request_target(environ)
     path, query = parse_target(target)
     headers = _headers(environ)
-    body = _read_body(environ, limits)
+    body = read_body(
+        environ.get("wsgi.input"),
+        environ.get("CONTENT_LENGTH"),
+        "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower(),
+        limits,
+    )
     address = environ.get("REMOTE_ADDR") or "-"
     if address[:7] == "::ffff:" and "." in address:
         address = address[7:]  # an IPv4 client of a dual-stack server, shown as the server does
@@ -232,45 +234,6 @@ def _headers(environ: Dict[str, Any]) -> Headers:
         elif (key == "CONTENT_TYPE" or key == "CONTENT_LENGTH") and value:
             headers[_header_name(key)] = value
     return headers
-
-
-def _read_body(environ: Dict[str, Any], limits: Limits) -> Union[bytes, IO[bytes], None]:
-    """The body, as the server's parser keeps it: bytes, a spooled file, or None.
-
-    Bounded by ``CONTENT_LENGTH``; a chunked body (gunicorn passes it on
-    without a length) is read to its end, within ``maxBody`` as well.
-    """
-    stream = environ.get("wsgi.input")
-    length_text = environ.get("CONTENT_LENGTH")
-    if length_text:
-        length = parse_content_length(length_text)
-        if length > limits.max_body:
-            raise _limit_error(413, f"body of {length} bytes", "max_body", limits.max_body)
-        if stream is None:
-            raise RemoteProtocolError(400, "no wsgi.input for the request body")
-        sink = BodySink(limits.spool_threshold, length)
-        left = length
-        while left:
-            piece = stream.read(min(left, _BLOCK))
-            if not piece:
-                sink.discard()
-                raise RemoteProtocolError(
-                    400, "connection closed before the end of the request body"
-                )
-            sink.write(piece)
-            left -= len(piece)
-        return sink.result()
-    if stream is None or "chunked" not in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        return None  # no framed body: ignored, as the spec says
-    sink = BodySink(limits.spool_threshold)
-    while True:
-        piece = stream.read(_BLOCK)
-        if not piece:
-            return sink.result()
-        if sink.size + len(piece) > limits.max_body:
-            sink.discard()
-            raise _limit_error(413, "chunked body", "max_body", limits.max_body)
-        sink.write(piece)
 
 
 # -- serialized response -> WSGI ---------------------------------------------------

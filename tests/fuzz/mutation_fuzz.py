@@ -52,7 +52,8 @@ for extra in (ROOT / "src", ROOT / "tests", ROOT / "tests" / "hostile"):
         sys.path.insert(0, str(extra))
 
 import picohttp  # noqa: E402
-from picohttp import Limits, RemoteProtocolError  # noqa: E402
+from picohttp import RemoteProtocolError  # noqa: E402
+from picohttp._limits import Limits  # noqa: E402
 from picohttp._parser import RequestParser, TlsHandshakeError  # noqa: E402
 
 #: Small limits, so that mutations reach every limit branch.

@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from attack import echo
 
-from picohttp import Limits, RemoteProtocolError
+from picohttp import RemoteProtocolError
+from picohttp._limits import Limits
 from picohttp._parser import RequestParser, TlsHandshakeError
 
 CORPUS = Path(__file__).resolve().parent.parent / "corpus"

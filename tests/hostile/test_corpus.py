@@ -60,6 +60,7 @@ def answer_of(raw: bytes) -> Tuple[str, object]:
     return ("status", status)
 
 
+@pytest.mark.io
 @pytest.mark.parametrize("how", SPLITS)
 def test_socket_replay(threads, how):
     """Each case over a real socket, sent in pieces then half-closed."""
@@ -79,6 +80,7 @@ def test_socket_replay(threads, how):
     assert failures == []
 
 
+@pytest.mark.io
 def test_socket_replay_without_half_close(threads):
     """All cases at once, the clients never closing: every one is answered within the bound.
 

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from attack import attacked
 
-from picohttp import Limits, _body
+from picohttp import _body
+from picohttp._limits import Limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "fuzz"))
 import mutation_fuzz

@@ -22,7 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from picohttp import Limits, RemoteProtocolError
+from picohttp import RemoteProtocolError
+from picohttp._limits import Limits
 from picohttp._parser import RequestParser
 
 STATUSES = {400, 413, 414, 431, 501, 505}

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from picohttp import Limits, RemoteProtocolError
+from picohttp import RemoteProtocolError
+from picohttp._limits import Limits
 from picohttp._parser import RequestParser
 
 DEFAULT = Limits()

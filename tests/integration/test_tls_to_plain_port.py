@@ -20,7 +20,8 @@ from typing import List
 
 import pytest
 
-from picohttp import HttpRequest, HttpResponse, Limits, RemoteProtocolError
+from picohttp import HttpRequest, HttpResponse, RemoteProtocolError
+from picohttp._limits import Limits
 from picohttp._parser import RequestParser, TlsHandshakeError, parse_request
 from support import connect, exchange, parse_response, read_all, serving, wait_until
 

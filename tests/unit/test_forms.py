@@ -76,7 +76,7 @@ def _close_uploads():
     """Close every upload a test parsed (spooled ones are temporary files)."""
     yield
     while _results:
-        for upload in _results.pop()._every():
+        for upload in _results.pop().every():
             upload.close()
 
 
@@ -542,7 +542,7 @@ def test_spooled_request_streams_its_form_and_leaves_data_unread():
     assert request.form == {"a": "1"}
     assert request._data is _UNSET  # data was never decoded, the spool never read whole
     spool = request._body
-    request.release()
+    request.close()
     assert spool.closed and upload.file.closed
 
 

@@ -58,7 +58,7 @@ def test_a_body_with_content_length_over_64_kib_is_spooled(length, spooled):
     assert (not isinstance(body, bytes)) is spooled
     data = body if isinstance(body, bytes) else body.read()
     assert data == b"b" * length
-    request.release()
+    request.close()
 
 
 def test_one_byte_chunks_cost_no_more_memory_than_the_body():
@@ -91,7 +91,7 @@ def test_a_chunked_body_moves_to_a_file_once_it_passes_64_kib():
     request, peak = peak_of(feed)
     assert not isinstance(request._body, bytes)
     assert request._body.read() == b"c" * MIB
-    request.release()
+    request.close()
     assert peak < 256 * KIB, peak  # held in memory: 1 MiB
 
 

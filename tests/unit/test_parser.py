@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pytest
 
-from picohttp import HttpRequest, Limits, RemoteProtocolError
+from picohttp import HttpRequest, RemoteProtocolError
+from picohttp._limits import Limits
 from picohttp._parser import RequestParser
+from picohttp._parser import parse_request as parse_whole
 from support import parse_request, request_snapshot
 
 SIMPLE = b"GET /a/b%20c?x=1&y=two+words HTTP/1.1\r\nHost: example\r\nAccept: */*\r\n\r\n"
@@ -300,3 +302,23 @@ def test_at_the_limits_is_still_accepted() -> None:
     assert parse_request(raw, limits=SMALL).path == ["a" * 50]
     raw = b"POST / HTTP/1.0\r\nContent-Length: 10\r\n\r\n0123456789"
     assert parse_request(raw, limits=SMALL).body == b"0123456789"
+
+
+@pytest.mark.parametrize(
+    ("head", "unread"),
+    [
+        (b"POST /form HTTP/1.0\r\n\r\n", True),  # may carry a body, framed none: drain, linger
+        (b"PUT /x HTTP/1.1\r\nHost: h\r\n\r\n", True),
+        (b"POST /form HTTP/1.0\r\nContent-Length: 0\r\n\r\n", False),  # framed, empty
+        (b"POST /form HTTP/1.0\r\nContent-Length: 2\r\n\r\nab", False),
+        (b"GET / HTTP/1.0\r\n\r\n", False),  # extra bytes after a GET are no body
+        (b"HEAD / HTTP/1.1\r\nHost: h\r\n\r\n", False),
+    ],
+)
+def test_unread_body_says_when_the_client_may_still_send(head: bytes, unread: bool) -> None:
+    parsed = parse_whole(head)
+    assert parsed is not None
+    assert parsed[0].unread_body is unread
+    parser = RequestParser()  # the streaming parser gives the same answer
+    request = parser.feed(head)
+    assert request is not None and request.unread_body is unread

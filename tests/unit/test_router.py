@@ -348,6 +348,7 @@ def test_literal_segments_are_indexed_in_dicts_not_scanned():
     assert len(root.static) == 100
 
 
+@pytest.mark.io
 def test_routing_benchmark_runs_and_reports_every_case():
     import subprocess
     import sys

@@ -1,0 +1,42 @@
+"""The HTTP grammar the pure modules share: tokens, field values, escapes, charsets.
+
+One definition each, so the parser, the serializer, the forms parser and the
+handler wrappers cannot drift apart on what a token or a safe header value is.
+Pure: compiled patterns and a table, no I/O.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
+    from typing import Optional
+
+#: RFC 9110 5.6.2: a token (a method, a field name, a parameter name).
+TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+#: A byte no response field value may carry: controls (HTAB excepted) and DEL.
+BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+_HEXDIGITS = "0123456789abcdefABCDEF"
+#: Every two-character percent-escape -> its byte, built once at import (the hot
+#: path does one dict lookup per escape, as urllib.parse does).
+ESCAPES = {a + b: bytes.fromhex(a + b) for a in _HEXDIGITS for b in _HEXDIGITS}
+
+
+def content_type_charset(content_type: Optional[str]) -> Optional[str]:
+    """The ``charset`` parameter of a Content-Type, if Python knows that codec."""
+    if not content_type or "charset" not in content_type.lower():
+        return None
+    for param in content_type.split(";")[1:]:
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            charset = value.strip().strip('"').strip()
+            try:
+                info = codecs.lookup(charset)
+            except LookupError:
+                return None
+            # base64, rot13, zlib_codec...: codecs Python knows that are not text encodings.
+            return info.name if getattr(info, "_is_text_encoding", True) else None
+    return None
