@@ -25,12 +25,11 @@ on the first use of ``request.form``/``request.files`` only.
 
 from __future__ import annotations
 
-import codecs
 import io
 import re
 
 from ._errors import RemoteProtocolError
-from ._grammar import ESCAPES, TOKEN, content_type_charset
+from ._grammar import ESCAPES, TOKEN, content_type_charset, text_codec
 from ._headers import Headers
 from ._target import unquote
 
@@ -234,22 +233,12 @@ def _decode_sections(pieces: List[Tuple[str, bool]]) -> str:
         raise _bad(f"extended parameter cannot be decoded as {charset!r}") from None
 
 
-# Codecs Python knows that are no charset a client could mean: idna and punycode
-# decode host names (and only with errors="strict"), undefined always raises,
-# the escape codecs read backslashes as Python string escapes.
-_NOT_CHARSETS = frozenset(("idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"))
-
-
 def _text_codec(name: str) -> str:
     """The Python codec of a charset a client named; a 400 if it names none."""
-    try:
-        info = codecs.lookup(name)
-    except LookupError:
-        raise _bad(f"unknown charset {name!r}") from None
-    # base64, rot13, zlib...: codecs Python knows that are not text encodings.
-    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
+    codec = text_codec(name)
+    if codec is None:
         raise _bad(f"unknown charset {name!r}")
-    return info.name
+    return codec
 
 
 def _decode_field(value: Union[bytes, bytearray], content_type: Optional[str]) -> str:
@@ -259,7 +248,7 @@ def _decode_field(value: Union[bytes, bytearray], content_type: Optional[str]) -
     ``errors="replace"`` is ignored: the value is read as UTF-8, as with none.
     """
     charset = content_type_charset(content_type)
-    if charset is not None and charset not in _NOT_CHARSETS:
+    if charset is not None:  # content_type_charset names text codecs only
         try:
             return value.decode(charset, "replace")
         except UnicodeError:

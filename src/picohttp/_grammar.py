@@ -25,18 +25,30 @@ _HEXDIGITS = "0123456789abcdefABCDEF"
 ESCAPES = {a + b: bytes.fromhex(a + b) for a in _HEXDIGITS for b in _HEXDIGITS}
 
 
+#: Codecs Python knows that are no charset a client may name for a body: idna and
+#: punycode decode host names (and only with errors="strict"), undefined always
+#: raises, the escape codecs read backslashes as Python string escapes.
+NOT_CHARSETS = frozenset(("idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"))
+
+
+def text_codec(name: str) -> Optional[str]:
+    """The Python codec of a charset a client named, or ``None`` if it names no text one."""
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        return None
+    # base64, rot13, zlib_codec...: codecs Python knows that are not text encodings.
+    if not getattr(info, "_is_text_encoding", True) or info.name in NOT_CHARSETS:
+        return None
+    return info.name
+
+
 def content_type_charset(content_type: Optional[str]) -> Optional[str]:
-    """The ``charset`` parameter of a Content-Type, if Python knows that codec."""
+    """The ``charset`` parameter of a Content-Type, if it names a text codec Python knows."""
     if not content_type or "charset" not in content_type.lower():
         return None
     for param in content_type.split(";")[1:]:
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset":
-            charset = value.strip().strip('"').strip()
-            try:
-                info = codecs.lookup(charset)
-            except LookupError:
-                return None
-            # base64, rot13, zlib_codec...: codecs Python knows that are not text encodings.
-            return info.name if getattr(info, "_is_text_encoding", True) else None
+            return text_codec(value.strip().strip('"').strip())
     return None

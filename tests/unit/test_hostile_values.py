@@ -10,12 +10,14 @@ from typing import Optional, Tuple, Union
 
 import pytest
 
+import picohttp
 from picohttp import RemoteProtocolError
 from picohttp._conditional import UNSATISFIABLE, parse_range
 from picohttp._exchange import escape_for_log
 from picohttp._forms import parse_form, parse_options
 from picohttp._forwarded import forwarded, parse_address
 from picohttp._httpdate import parse_http_date
+from picohttp.testing import Client
 
 HUGE = "9" * 5000
 
@@ -90,6 +92,22 @@ def test_a_text_part_in_a_real_charset_is_decoded_in_it() -> None:
     body = _part(b'name="a"', b"text/plain; charset=iso-8859-1")
     form, _ = parse_form("multipart/form-data; boundary=B", body)
     assert form == {"a": "caf\u00c3\u00a9 \\N{x}"}
+
+
+@pytest.mark.parametrize("charset", [*NOT_CHARSETS, *NOT_TEXT, "no-such-codec", "utf-8"])
+def test_request_data_in_a_codec_that_is_no_charset_is_read_as_utf8(charset: str) -> None:
+    # request.data shares the forms' rule: unicode_escape would read the backslashes
+    # as Python escapes (and warn of \\N), rot13 and base64 are no text encodings.
+    def handler(request: picohttp.HttpRequest, response: picohttp.HttpResponse) -> None:
+        response.data = request.data
+
+    answer = Client(handler).post(
+        "/",
+        data="caf\u00e9 \\N{x}".encode(),
+        headers={"Content-Type": f"text/plain; charset={charset}"},
+    )
+    assert answer.status == 200
+    assert answer.text == "caf\u00e9 \\N{x}"
 
 
 @pytest.mark.parametrize("charset", [*NOT_CHARSETS, *NOT_TEXT, "no-such-codec"])
