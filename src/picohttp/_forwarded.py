@@ -67,24 +67,10 @@ def parse_address(text: str) -> Optional[str]:
 
     if not text.isascii() or "%" in text:
         return None
-    port = ""
-    if text.startswith("["):
-        close = text.find("]")
-        if close < 0:
-            return None
-        text, rest = text[1:close], text[close + 1 :]
-        if rest:
-            if rest[:1] != ":":
-                return None
-            port = rest[1:]
-            if not port:
-                return None
-    elif text.count(":") == 1:
-        text, _, port = text.partition(":")
-        if not port:
-            return None
-    if port and not (port.isdigit() and len(port) <= 5):
+    host = _without_port(text)
+    if host is None:
         return None
+    text = host
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -95,6 +81,27 @@ def parse_address(text: str) -> Optional[str]:
         if getattr(address, "scope_id", None):  # Python 3.9+ parses zones: never one here
             return None
     return str(address)
+
+
+def _without_port(text: str) -> Optional[str]:
+    """The address of an entry less its port (``[v6]:port``, ``v4:port``); None if malformed."""
+    port = ""
+    if text.startswith("["):
+        close = text.find("]")
+        if close < 0:
+            return None
+        text, rest = text[1:close], text[close + 1 :]
+        if rest:
+            if rest[:1] != ":" or len(rest) == 1:
+                return None
+            port = rest[1:]
+    elif text.count(":") == 1:
+        text, _, port = text.partition(":")
+        if not port:
+            return None
+    if port and not (port.isdigit() and len(port) <= 5):
+        return None
+    return text
 
 
 def _refused(entry: str) -> None:

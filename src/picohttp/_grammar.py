@@ -31,24 +31,31 @@ ESCAPES = {a + b: bytes.fromhex(a + b) for a in _HEXDIGITS for b in _HEXDIGITS}
 NOT_CHARSETS = frozenset(("idna", "punycode", "undefined", "unicode-escape", "raw-unicode-escape"))
 
 
-def text_codec(name: str) -> Optional[str]:
-    """The Python codec of a charset a client named, or ``None`` if it names no text one."""
+def text_codec(name: str, any_text: bool = False) -> Optional[str]:
+    """The Python codec of a charset a client named, or ``None`` if it names no text one.
+
+    ``any_text``: any text encoding Python has will do, ``NOT_CHARSETS`` included (a
+    response's charset is the application's own choice, and its errors are its own).
+    """
     try:
         info = codecs.lookup(name)
     except LookupError:
         return None
     # base64, rot13, zlib_codec...: codecs Python knows that are not text encodings.
-    if not getattr(info, "_is_text_encoding", True) or info.name in NOT_CHARSETS:
+    if not getattr(info, "_is_text_encoding", True):
+        return None
+    if info.name in NOT_CHARSETS and not any_text:
         return None
     return info.name
 
 
-def content_type_charset(content_type: Optional[str]) -> Optional[str]:
-    """The ``charset`` parameter of a Content-Type, if it names a text codec Python knows."""
+def content_type_charset(content_type: Optional[str], any_text: bool = False) -> Optional[str]:
+    """The ``charset`` parameter of a Content-Type, if it names a text codec Python knows
+    (one a client may name; ``any_text``: any, as ``text_codec``)."""
     if not content_type or "charset" not in content_type.lower():
         return None
     for param in content_type.split(";")[1:]:
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset":
-            return text_codec(value.strip().strip('"').strip())
+            return text_codec(value.strip().strip('"').strip(), any_text)
     return None

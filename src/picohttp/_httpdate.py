@@ -41,6 +41,13 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
 _MAX_DATE_LENGTH = 64
 
 
+def _full_year(short_year: int, now: Optional[float]) -> int:
+    """RFC 9110: a two-digit year more than 50 years ahead is in the past century."""
+    this_year = time.gmtime(now).tm_year
+    year = short_year + this_year // 100 * 100
+    return year - 100 if year > this_year + 50 else year
+
+
 def parse_http_date(text: str, now: Optional[float] = None) -> Optional[int]:
     """Seconds since the epoch for an HTTP date in any RFC 9110 form, else ``None``.
 
@@ -57,11 +64,7 @@ def parse_http_date(text: str, now: Optional[float] = None) -> Optional[int]:
         elif len(parts) == 4 and parts[3] == "GMT" and parts[1].count("-") == 2:
             day, month, short_year = parts[1].split("-")
             clock = parts[2]
-            # RFC 9110: a two-digit year more than 50 years ahead is in the past century.
-            this_year = time.gmtime(now).tm_year
-            year = int(short_year) + this_year // 100 * 100
-            if year > this_year + 50:
-                year -= 100
+            year = _full_year(int(short_year), now)
         elif len(parts) == 5:
             month, day, clock, year = parts[1], parts[2], parts[3], int(parts[4])
         else:

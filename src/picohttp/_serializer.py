@@ -204,7 +204,7 @@ def _file_body(data: Any) -> Tuple[FileBody, Optional[int]]:
 
 
 def _encode_text(text: str, content_type: Optional[str]) -> bytes:
-    charset = content_type_charset(content_type) if content_type else None
+    charset = content_type_charset(content_type, any_text=True) if content_type else None
     if charset is None or charset == "utf-8":
         return text.encode("utf-8", "surrogateescape")
     try:
@@ -290,40 +290,49 @@ def _handler_fields(headers: Optional[Dict[str, Any]]) -> Tuple[str, Optional[st
     if not headers:
         return "", content_type, has_date
     lines: List[str] = []
-    checked_lines = _checked_lines
     for name, value in headers.items():
         if type(value) is str:  # a field checked before (a static file's, say): as it was
-            line = checked_lines.get((name, value))
+            line = _checked_lines.get((name, value))
             if line is not None:
                 lines.append(line)
-                continue
-            checked_type = _checked_types.get((name, value))
-            if checked_type is not None:
-                content_type = checked_type
                 continue
         _check_name(name)
         folded = name.lower()
         if folded in _FRAMING:
             continue
         if folded == "content-type":
-            content_type = _check_value(name, value)
-            if type(value) is str:
-                if len(_checked_types) >= 256:
-                    _checked_types.clear()
-                _checked_types[(name, value)] = content_type
+            content_type = _content_type(name, value)
             continue
         if folded == "date":
             has_date = True
         if isinstance(value, (list, tuple)):  # several fields, e.g. Set-Cookie
             lines.extend(f"{name}: {_check_value(name, item)}\r\n" for item in value)
-            continue
-        line = f"{name}: {_check_value(name, value)}\r\n"
-        lines.append(line)
-        if type(value) is str and folded != "date":
-            if len(checked_lines) >= 1024:
-                checked_lines.clear()
-            checked_lines[(name, value)] = line
+        else:
+            lines.append(_field_line(name, value, remember=folded != "date"))
     return "".join(lines), content_type, has_date
+
+
+def _content_type(name: str, value: Any) -> str:
+    """A handler's Content-Type, checked (once per distinct ``str`` value)."""
+    if type(value) is not str:
+        return _check_value(name, value)
+    checked = _checked_types.get((name, value))
+    if checked is None:
+        checked = _check_value(name, value)
+        if len(_checked_types) >= 256:
+            _checked_types.clear()
+        _checked_types[(name, value)] = checked
+    return checked
+
+
+def _field_line(name: str, value: Any, remember: bool) -> str:
+    """``"Name: value\\r\\n"``, checked; a ``str`` field is remembered for next time."""
+    line = f"{name}: {_check_value(name, value)}\r\n"
+    if remember and type(value) is str:
+        if len(_checked_lines) >= 1024:
+            _checked_lines.clear()
+        _checked_lines[(name, value)] = line
+    return line
 
 
 def cast_body(data: Any, content_type: Optional[str]) -> Tuple[Body, Optional[int], Optional[str]]:
