@@ -324,16 +324,6 @@ class HttpRequest:
         return f"<HttpRequest {self.method} {self.uri} {self.protocol}>"
 
 
-def body_framed(request: HttpRequest) -> bool:
-    """Whether ``request``'s head framed a body (``Content-Length``, chunked) that was read whole.
-
-    A head that framed none after a method that may carry one (``POST``
-    without ``Content-Length``) may be followed by bytes the server ignores:
-    it drains them before closing.
-    """
-    return request._body is not None
-
-
 class HttpResponse:
     """What the handler fills in; the server turns it into bytes on the wire.
 

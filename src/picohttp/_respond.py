@@ -36,7 +36,6 @@ from ._exchange import (
     run_handler,
 )
 from ._forwarded import apply_forwarded
-from ._message import body_framed
 from ._pool import WorkerPool
 from ._send import DONTWAIT, JOIN_LIMIT, WOULD_BLOCK, StreamWriter, Writer, abort, read_small_file
 from ._serializer import FileBody, StreamBody, error_head
@@ -55,8 +54,6 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
 
 log = logging.getLogger("picohttp")
 
-_NO_BODY = frozenset(("GET", "HEAD"))  # methods whose unframed extra bytes are no body
-
 
 def may_still_send(request: HttpRequest, leftover: int) -> bool:
     """Whether the client may still be sending after ``request``: drain before closing then.
@@ -66,7 +63,7 @@ def may_still_send(request: HttpRequest, leftover: int) -> bool:
     input resets the connection and destroys the part of the response still
     queued in the kernel.
     """
-    return leftover > 0 or (request.method not in _NO_BODY and not body_framed(request))
+    return leftover > 0 or request.unread_body
 
 
 def preparer(
@@ -249,7 +246,7 @@ class Responder:
                 return
             if sent != len(data):
                 writer = Writer(data[sent:], b"")
-            elif not leftover and (request.method in _NO_BODY or body_framed(request)):
+            elif not leftover and not request.unread_body:
                 # The common case: all out, nothing to drain (may_still_send inline).
                 sock.close()
                 self._released()
