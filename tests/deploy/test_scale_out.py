@@ -144,6 +144,9 @@ def test_three_instances_behind_nginx_one_killed_one_restarted_no_request_fails(
     assert counts["requests"] > 1000, output
     for failure in ("connect", "read", "write", "timeout", "non_2xx"):
         assert counts[failure] == 0, output
-    assert len(statuses) >= counts["requests"] and set(statuses) == {"200"}
+    # wrk counted every answer it got as 2xx (above); nginx also logs, as 499, a request
+    # that wrk itself abandoned when its time was up (at most one per connection, 8).
+    assert len(statuses) >= counts["requests"]
+    assert set(statuses) <= {"200", "499"} and statuses.count("499") <= 8, set(statuses)
     # nginx did meet the dead instance, and passed those requests on to the others.
     assert f"connect() to unix:{run}/app1.sock failed (111: Connection refused)" in errors
