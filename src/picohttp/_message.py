@@ -22,9 +22,10 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
 
 _UNSET: Any = object()
 #: True once any request parsed a form: only then can a request hold uploads to close
-#: (``release`` then looks for them; until then it pays nothing for them).
+#: (``close`` then looks for them; until then it pays nothing for them).
 _forms_parsed = False
 
+_NO_SLOT: Any = object()  # a slot never set (not _UNSET, which _data holds until decoded)
 # Methods whose unframed extra bytes are no body (the client is not expected to send one).
 _NO_BODY_METHODS = frozenset(("GET", "HEAD"))
 
@@ -304,6 +305,23 @@ class HttpRequest:
             self._form = form
         self._files = files
         return form, files
+
+    def with_path(self, path: List[str]) -> HttpRequest:
+        """A shallow copy with another ``path`` (the body is shared): a mount's view of it."""
+        sub = HttpRequest.__new__(HttpRequest)
+        for slot in HttpRequest.__slots__:
+            value = getattr(self, slot, _NO_SLOT)
+            if value is not _NO_SLOT:  # _scheme, _form, _files...: set only when used
+                setattr(sub, slot, value)
+        sub.path = path
+        return sub
+
+    def adopt_forms(self, sub: HttpRequest) -> None:
+        """Take the form and uploads ``sub`` (a ``with_path`` copy) parsed: ``close`` frees them."""
+        for slot in ("_form", "_files"):
+            value = getattr(sub, slot, None)
+            if value is not None:
+                setattr(self, slot, value)
 
     def close(self) -> None:
         """Free what the request holds on disk: a spooled body and its uploads' temporary files.

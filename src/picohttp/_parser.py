@@ -156,6 +156,9 @@ def _bare_cr_error(
 
 _FRAMING = frozenset(("content-length", "transfer-encoding", "host", "expect"))
 _NO_FRAMING: Dict[str, str] = {}  # shared, never written to
+# Bound once: a classmethod looked up per call costs the fast path a bound-method object.
+_new_request = HttpRequest.parsed
+_new_headers = Headers.trusted
 _HOST = frozenset(("host",))
 _PLAIN_VERSIONS = frozenset(("HTTP/1.1", "HTTP/1.0"))
 _HOST_ONLY: Dict[str, str] = {"host": "-"}  # shared marker: one Host (comma-free), nothing else
@@ -234,7 +237,7 @@ def _make_request(
         path, query = parse_target(target)
     else:  # the common plain path: no decoding, no query
         path, query = target[1:].split("/"), None  # request.query is made if read
-    return HttpRequest.parsed(method, path, query, version, headers, target, client), framing
+    return _new_request(method, path, query, version, headers, target, client), framing
 
 
 def _plain_parts(
@@ -276,7 +279,7 @@ def _plain_parts(
             return None
         names[folded] = name
         fields[name] = value
-    return method, target, version, Headers.trusted(fields, names), names
+    return method, target, version, _new_headers(fields, names), names
 
 
 def _make_request_strictly(
@@ -285,7 +288,7 @@ def _make_request_strictly(
     """``_make_request`` for heads its fast path declines (and for the precise errors)."""
     method, target, version, headers, framing = _parse_head_strictly(head, limits)
     path, query = parse_target(target)
-    return HttpRequest.parsed(method, path, query, version, headers, target, client), framing
+    return _new_request(method, path, query, version, headers, target, client), framing
 
 
 def _parse_head_strictly(

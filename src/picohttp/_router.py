@@ -26,7 +26,6 @@ if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names o
     F = TypeVar("F", bound=Callable[..., Any])
 
 
-_UNSET_SLOT: Any = object()
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
 
 
@@ -338,11 +337,11 @@ class Router:
         elif depth == len(segments):
             _redirect_to_slash(request, response)
         else:
-            sub = _with_path(request, segments[depth:])
+            sub = request.with_path(segments[depth:])
             try:
                 mount.handler(sub, response, *mount.args, **mount.kwargs)
             finally:
-                _keep_forms(request, sub)
+                request.adopt_forms(sub)
 
     def _find_mount(self, segments: List[str]) -> Tuple[Optional[_Mount], int]:
         """The deepest mount on the literal path of ``segments``, and its depth."""
@@ -378,25 +377,6 @@ class Router:
             if node.param is not None:
                 pending.append(node.param)
         return sorted(found, key=lambda item: (item[1], item[0]))
-
-
-def _with_path(request: HttpRequest, path: List[str]) -> HttpRequest:
-    """A shallow copy of ``request`` (the body is shared) with another ``path``."""
-    sub = HttpRequest.__new__(HttpRequest)
-    for slot in HttpRequest.__slots__:
-        value = getattr(request, slot, _UNSET_SLOT)
-        if value is not _UNSET_SLOT:  # _scheme, _form, _files: set only when used
-            setattr(sub, slot, value)
-    sub.path = path
-    return sub
-
-
-def _keep_forms(request: HttpRequest, sub: HttpRequest) -> None:
-    """Forms a mounted handler read belong to ``request``: the server closes their files."""
-    for slot in ("_form", "_files"):
-        value = getattr(sub, slot, None)
-        if value is not None:
-            setattr(request, slot, value)
 
 
 def _redirect_to_slash(request: HttpRequest, response: HttpResponse) -> None:

@@ -418,14 +418,15 @@ def build_head(status_line: str, fields: str, date: Optional[str]) -> bytes:
     when the handler set its own Date.  Values beyond Latin-1 leave as their
     UTF-8 bytes.
     """
+    tail = _tail
     if date is None:
-        text = status_line + fields + _END
+        end = _END
+    elif tail[0] == date:
+        end = tail[1]
     else:
-        tail = _tail
-        if tail[0] != date:
-            tail[1] = f"Date: {date}\r\n{_END}"
-            tail[0] = date
-        text = status_line + fields + tail[1]
+        end = tail[1] = f"Date: {date}\r\n{_END}"
+        tail[0] = date
+    text = f"{status_line}{fields}{end}"
     try:
         return text.encode("latin-1")
     except UnicodeEncodeError:

@@ -272,10 +272,7 @@ class Client:
         """The exact bytes ``request`` sends for these arguments (also usable over a socket)."""
         from urllib.parse import quote
 
-        fields: List[Tuple[str, str]] = []
-        if headers is not None:
-            items = headers.items() if isinstance(headers, collections.abc.Mapping) else headers
-            fields = [(str(name), str(value)) for name, value in items]
+        fields = _given_fields(headers)
         if json is not None:
             if data is not None:
                 raise TypeError("give the body as data= or json=, not both")
@@ -327,6 +324,14 @@ class Client:
             request.close()  # a spooled body and its uploads' temporary files
         log_access(self.client, request, status, body_size(body))
         return TestResponse(head + _read_body(body))
+
+
+def _given_fields(headers: HeaderInput) -> List[Tuple[str, str]]:
+    """The caller's header fields (a mapping or pairs) as ``(name, value)`` strings."""
+    if headers is None:
+        return []
+    items = headers.items() if isinstance(headers, collections.abc.Mapping) else headers
+    return [(str(name), str(value)) for name, value in items]
 
 
 def _basic(auth: Tuple[str, str]) -> str:
