@@ -319,6 +319,12 @@ class Router:
             if result is not None:
                 warn_returned(endpoint.function)
             return
+        self._not_routed(request, response)
+
+    def _not_routed(self, request: HttpRequest, response: HttpResponse) -> None:
+        """No route for this method and path: a 405 naming the methods there are, a mount's
+        answer, the mount's slashed URL, or a 404."""
+        segments = request.path
         allowed: Set[str] = set()
         _allowed(self._root, segments, 0, allowed)
         if allowed:

@@ -370,62 +370,102 @@ def staticResource(
         return
     if _answer_kept(request, response, base, segments, defaultMime, cacheControl):
         return
+    found = _find(
+        request, response, base, segments, staticBase, fallback, defaultMime, cacheControl
+    )
+    if found is None:
+        return  # answered: missing, refused, or the fallback
+    source, info, path = found
+    if source is None:  # a directory: its index, a listing, or the slashed URL
+        index = _directory_index(
+            request, response, base, segments, path, info, defaultResource, listing, dotfiles
+        )
+        if index is None:
+            return
+        source, info, path, segments = index
+    elif segments[-1] == "":
+        _release(source)
+        _fail(response, 404)  # "/file.txt/": a file is not a directory
+        return
+    _send_file(request, response, base, segments, path, source, info, defaultMime, cacheControl)
+
+
+def _find(
+    request: HttpRequest,
+    response: HttpResponse,
+    base: str,
+    segments: List[str],
+    static_base: str,
+    fallback: Optional[str],
+    default_mime: str,
+    cache_control: Optional[str],
+) -> Optional[Tuple[Source, os.stat_result, str]]:
+    """``_open`` of what the request names, or ``None`` once the miss has been answered."""
     try:
-        source, info, path = _open(base, segments)
+        return _open(base, segments)
     except PermissionError:
         path = safe_join(base, segments) or base
         try:  # an unreadable directory may still hold a readable index
             info = os.stat(path)
         except OSError:
             _fail(response, 404)
-            return
+            return None
         if not stat.S_ISDIR(info.st_mode):
             _fail(response, 403)
-            return
-        source = None
+            return None
+        return None, info, path
     except (FileNotFoundError, NotADirectoryError):
         if not os.path.isdir(base):  # only on a miss: a found file costs nothing more
-            _warn_missing("staticBase", staticBase, base)
+            _warn_missing("staticBase", static_base, base)
         if fallback is not None and "." not in segments[-1]:
-            _send_fallback(request, response, base, fallback, defaultMime, cacheControl)
+            _send_fallback(request, response, base, fallback, default_mime, cache_control)
         else:
             _fail(response, 404)
-        return
+        return None
     except (OSError, ValueError) as exc:
         _fail_open(response, exc)
-        return
+        return None
+
+
+def _directory_index(
+    request: HttpRequest,
+    response: HttpResponse,
+    base: str,
+    segments: List[str],
+    directory: str,
+    info: os.stat_result,
+    default_resource: str,
+    listing: bool,
+    dotfiles: bool,
+) -> Optional[Tuple[Source, os.stat_result, str, List[str]]]:
+    """The index file of ``directory`` to send, or ``None`` once answered otherwise
+    (the slashed URL, a listing, a 403 or 404)."""
+    if not stat.S_ISDIR(info.st_mode):
+        _fail(response, 404)  # a FIFO, socket or device: never opened for reading
+        return None
+    if segments[-1] != "":
+        _redirect_to_slash(request, response)
+        return None
+    segments = [*segments, default_resource]
+    try:
+        source, info, path = _open(base, segments)
+    except PermissionError:
+        _fail(response, 403)
+        return None
+    except OSError as exc:
+        if exc.errno in _STARVED:  # not "no index": no descriptor to look with
+            _fail_open(response, exc)
+            return None
+        source = None
+    except ValueError:
+        source = None
     if source is None:
-        if not stat.S_ISDIR(info.st_mode):
-            _fail(response, 404)  # a FIFO, socket or device: never opened for reading
-            return
-        if segments[-1] != "":
-            _redirect_to_slash(request, response)
-            return
-        directory = path
-        segments = [*segments, defaultResource]
-        try:
-            source, info, path = _open(base, segments)
-        except PermissionError:
-            _fail(response, 403)
-            return
-        except OSError as exc:
-            if exc.errno in _STARVED:  # not "no index": no descriptor to look with
-                _fail_open(response, exc)
-                return
-            source = None
-        except ValueError:
-            source = None
-        if source is None:
-            if listing:
-                _list_directory(request, response, directory, base, dotfiles)
-            else:
-                _fail(response, 404)
-            return
-    elif segments[-1] == "":
-        _release(source)
-        _fail(response, 404)  # "/file.txt/": a file is not a directory
-        return
-    _send_file(request, response, base, segments, path, source, info, defaultMime, cacheControl)
+        if listing:
+            _list_directory(request, response, directory, base, dotfiles)
+        else:
+            _fail(response, 404)
+        return None
+    return source, info, path, segments
 
 
 def _answer_kept(
