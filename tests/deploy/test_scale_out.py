@@ -148,5 +148,13 @@ def test_three_instances_behind_nginx_one_killed_one_restarted_no_request_fails(
     # that wrk itself abandoned when its time was up (at most one per connection, 8).
     assert len(statuses) >= counts["requests"]
     assert set(statuses) <= {"200", "499"} and statuses.count("499") <= 8, set(statuses)
-    # nginx did meet the dead instance, and passed those requests on to the others.
-    assert f"connect() to unix:{run}/app1.sock failed (111: Connection refused)" in errors
+    # nginx did meet the dead instance, and passed those requests on to the others: a
+    # request in flight at the kill ends "prematurely", later ones are refused, unless
+    # nginx has already marked the instance down (max_fails) and tries it no more.
+    met = [
+        line
+        for line in errors.splitlines()
+        if f"unix:{run}/app1.sock" in line
+        and ("(111: Connection refused)" in line or "prematurely closed" in line)
+    ]
+    assert met, errors
