@@ -122,6 +122,11 @@ def test_the_spec_example_serves_port_80_as_an_unprivileged_user_under_socket_ac
         argv = shlex.split(substituted(service["ExecStart"], paths))
         as_user = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"]
         env = python_env()
+        runs = subprocess.run(
+            [*as_user, sys.executable, "-c", "pass"], capture_output=True, text=True, timeout=60
+        )
+        if runs.returncode != 0:  # e.g. a pyenv build whose libpython lies under /root
+            pytest.skip(f"this interpreter cannot run as nobody: {runs.stderr.strip()[:200]}")
         # Without the socket: the user may not bind port 80 (here: a port below 1024).
         alone = subprocess.run(
             [*as_user, *argv[:-1], "-c", f"import picohttp; picohttp.HttpServer({port})"],
