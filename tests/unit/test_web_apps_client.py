@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import hmac
+import json
 import logging
 from typing import Any, List, Tuple
 
@@ -63,7 +64,11 @@ def test_invalid_json_is_a_400_with_the_parsers_position_never_a_500(caplog: Any
     with caplog.at_level(logging.DEBUG, logger="picohttp"):
         response = client.post("/", {"Content-Type": "application/json"}, '{"a": 1,}')
     assert response.status == 400
-    assert "line 1 column 9" in response.text
+    try:  # the parser's own position: 3.13's json reports a trailing comma a column earlier
+        json.loads('{"a": 1,}')
+    except ValueError as exc:
+        assert isinstance(exc, json.JSONDecodeError)
+        assert f"line {exc.lineno} column {exc.colno}" in response.text
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]  # an answer, not a fault
 
 
