@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import configparser
 import contextlib
 import io
 import os
@@ -523,3 +524,11 @@ def without_listening_line(stderr: bytes) -> bytes:
     if lines and lines[0].startswith(b"picohttp serving on http") and b"to stop)" in lines[0]:
         lines = lines[1:]
     return b"".join(lines)
+
+
+def deploy_unit(name: str) -> configparser.ConfigParser:
+    """A systemd unit of deploy/, parsed (keys keep their case)."""
+    parser = configparser.ConfigParser(interpolation=None, strict=True)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys keep their case
+    parser.read_string((ROOT / "deploy" / name).read_text())
+    return parser

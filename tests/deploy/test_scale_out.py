@@ -10,7 +10,6 @@ because nginx retries a failed one on the next instance (``proxy_next_upstream``
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import os
 import shlex
@@ -28,6 +27,7 @@ from support import (
     ROOT,
     NotifyListener,
     alive,
+    deploy_unit,
     free_port,
     nginx,
     public_directory,
@@ -44,13 +44,6 @@ pytestmark = pytest.mark.skipif(
 DEPLOY = ROOT / "deploy"
 
 
-def unit(name: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None, strict=True)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys keep their case
-    parser.read_string((DEPLOY / name).read_text())
-    return parser
-
-
 @contextlib.contextmanager
 def instances(
     run: Path, home: Path, notify: NotifyListener, count: int
@@ -59,8 +52,8 @@ def instances(
     activate = shutil.which("systemd-socket-activate")
     if activate is None:
         pytest.skip("systemd-socket-activate is not installed (Debian package systemd)")
-    socket_unit = unit("picohttp@.socket")["Socket"]
-    service = unit("picohttp@.service")["Service"]
+    socket_unit = deploy_unit("picohttp@.socket")["Socket"]
+    service = deploy_unit("picohttp@.service")["Service"]
     assert (socket_unit["SocketMode"], socket_unit["SocketGroup"]) == ("0660", "www-data")
     env = python_env()
     env["NOTIFY_SOCKET"] = notify.path

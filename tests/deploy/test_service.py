@@ -10,7 +10,6 @@ a socket the test binds, with the sender's pid from ``SO_PASSCRED``.
 
 from __future__ import annotations
 
-import configparser
 import contextlib
 import errno
 import os
@@ -34,6 +33,7 @@ from support import (
     PYTHON,
     ROOT,
     NotifyListener,
+    deploy_unit,
     free_port,
     nginx,
     parse_http,
@@ -50,13 +50,6 @@ pytestmark = pytest.mark.skipif(
 )
 
 DEPLOY = ROOT / "deploy"
-
-
-def unit(name: str) -> configparser.ConfigParser:
-    parser = configparser.ConfigParser(interpolation=None, strict=True)
-    parser.optionxform = str  # type: ignore[assignment,method-assign]  # keys keep their case
-    parser.read_string((DEPLOY / name).read_text())
-    return parser
 
 
 def unix_get(
@@ -108,7 +101,8 @@ def test_the_spec_example_serves_port_80_as_an_unprivileged_user_under_socket_ac
         pytest.skip("systemd-socket-activate (package systemd) or setpriv is not installed")
     if os.geteuid() != 0:
         pytest.skip("needs root to run the service as another user")
-    socket_unit, service = unit("site.socket")["Socket"], unit("site.service")["Service"]
+    socket_unit = deploy_unit("site.socket")["Socket"]
+    service = deploy_unit("site.service")["Service"]
     assert socket_unit["ListenStream"] == "80"
     assert service["User"] == "pi" and service["Type"] == "notify"
     assert (DEPLOY / "site.py").read_text() == "import picohttp\npicohttp.HttpServer()\n"
