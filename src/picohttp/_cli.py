@@ -25,7 +25,6 @@ from ._auth import basicAuth, read_users
 from ._server import HttpServer, ImportedServerError, refusing_servers
 from ._service import listen_hint
 from ._static import staticResource
-from ._urls import listening_urls
 from ._wrappers import cors, forcing_headers, header_fields, withHeaders
 
 TYPE_CHECKING = False
@@ -410,13 +409,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ValueError as exc:
         print(f"picohttp: {exc}", file=sys.stderr)
         return 1
-    if server.port == 0:  # a unix socket (--bind unix:PATH, or one handed over)
-        urls = server.where()
-    else:
-        urls = "  ".join(listening_urls(options.bind, server.port, "https" if tls else "http"))
-    print(f"picohttp serving {what} on {urls}  (Ctrl-C to stop)", flush=True)
+    # The server says where it listens once Ctrl-C and SIGTERM stop it quietly;
+    # this handler words that line for the command line, on stdout.
+    listening = logging.getLogger("picohttp.listening")
+    listening.addHandler(_ListeningLine(what))
+    listening.setLevel(logging.INFO)
+    listening.propagate = False
     server.start()
     return 0
+
+
+class _ListeningLine(logging.Handler):
+    """Print the server's listening record as the command line's own line, on stdout."""
+
+    def __init__(self, what: str) -> None:
+        super().__init__()
+        self.what = what
+
+    def emit(self, record: logging.LogRecord) -> None:
+        urls = getattr(record, "urls", "?")
+        print(f"picohttp serving {self.what} on {urls}  (Ctrl-C to stop)", flush=True)
 
 
 def _command_line_hint(exc: OSError, port: int) -> str:

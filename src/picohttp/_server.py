@@ -352,14 +352,12 @@ class HttpServer:
         if self._stop_requested:
             raise RuntimeError("this HttpServer was stopped; make a new one")
         self._started = True
-        if self.block:
-            self._announce()
-        else:
+        if not self.block:
             log.info("picohttp serving on %s (threads=%s)", self.where(), self.threads)
         if self._supervisor is not None:
             self._start_workers()
         elif self.block:
-            self._serve_blocking()
+            self._serve_blocking(announce=True)
         else:
             self._thread = threading.Thread(target=self._serve, name="picohttp-loop", daemon=True)
             self._thread.start()
@@ -396,7 +394,10 @@ class HttpServer:
             urls = self.where()
         on_main = threading.current_thread() is threading.main_thread()
         listening_log.info(
-            "picohttp serving on %s  (%s)", urls, "Ctrl-C to stop" if on_main else "stop() to stop"
+            "picohttp serving on %s  (%s)",
+            urls,
+            "Ctrl-C to stop" if on_main else "stop() to stop",
+            extra={"urls": urls},  # for a handler that words the line itself (the CLI's)
         )
 
     def stop(self) -> None:
@@ -431,7 +432,7 @@ class HttpServer:
         supervisor.on_ready = self._service.announce_ready
         if self.block:
             try:
-                supervisor.run(on_signal=on_main)
+                supervisor.run(on_signal=on_main, announce=self._announce)
             finally:
                 self._service.handed_over = supervisor.handed_over
                 self._service.remove_socket_file()
@@ -502,8 +503,13 @@ class HttpServer:
         finally:
             self._finish()
 
-    def _serve_blocking(self) -> None:
-        """Serve on this thread; Ctrl-C or SIGTERM stops quietly."""
+    def _serve_blocking(self, announce: bool = False) -> None:
+        """Serve on this thread; Ctrl-C or SIGTERM stops quietly.
+
+        With ``announce``, say where it listens only once the signal handlers are
+        in place: whoever waits for that line and then sends SIGINT or SIGTERM
+        gets a quiet stop, never a traceback or a stale unix socket file.
+        """
         restore = self._install_signal_handlers()
         wake_fd = previous_wake_fd = -1
         if restore:
@@ -515,6 +521,8 @@ class HttpServer:
             wake_fd = os.dup(self._loop.wake_fileno())
             previous_wake_fd = signal.set_wakeup_fd(wake_fd, warn_on_full_buffer=False)
         at_once = False
+        if announce:
+            self._announce()
         self._service.announce_ready()
         try:
             try:

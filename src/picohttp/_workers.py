@@ -183,12 +183,18 @@ class Supervisor:
 
     # -- supervising -----------------------------------------------------------
 
-    def run(self, on_signal: bool, forked: Optional[threading.Event] = None) -> None:
+    def run(
+        self,
+        on_signal: bool,
+        forked: Optional[threading.Event] = None,
+        announce: Optional[Callable[[], None]] = None,
+    ) -> None:
         """Fork the workers and keep them running until a stop; then end them all.
 
         ``on_signal``: this is the main thread of a blocking server, so
         SIGINT and SIGTERM stop the workers (a second SIGINT kills them).
-        ``forked`` is set once the first workers are forked.
+        ``forked`` is set once the first workers are forked. ``announce`` is
+        called once the signal handlers are in place.
         """
         self.thread_id = threading.get_ident()
         restore = self._install_signal_handlers() if on_signal else []
@@ -196,6 +202,8 @@ class Supervisor:
         selector.register(self._wake_reader, selectors.EVENT_READ)
         ping_at = time.monotonic()
         try:
+            if announce is not None:
+                announce()
             while not self._stopping:
                 now = time.monotonic()
                 for slot in self._slots:

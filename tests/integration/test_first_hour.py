@@ -123,6 +123,61 @@ def test_the_line_is_an_ordinary_record_once_logging_is_configured(tmp_path: Pat
             assert records == [] and stderr == "", stderr
 
 
+SAYS_WHETHER_SIGNALS_ARE_HANDLED = """\
+    import logging
+    import signal
+    import picohttp
+
+    class Check(logging.Handler):
+        def emit(self, record):
+            handled = [
+                signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
+                signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL,
+            ]
+            print("handled" if all(handled) else f"not yet: {{handled}}", flush=True)
+
+    logging.getLogger("picohttp.listening").addHandler(Check())
+    logging.getLogger("picohttp.listening").setLevel(logging.INFO)
+    picohttp.HttpServer({port}, lambda request, response: None, host="127.0.0.1")
+"""
+
+
+def test_the_line_comes_once_ctrl_c_and_sigterm_stop_quietly(tmp_path: Path) -> None:
+    # Whoever waits for the line and then signals (a test, a supervisor script)
+    # must get the quiet stop, never the default handler's traceback or death.
+    process = run_script(tmp_path, SAYS_WHETHER_SIGNALS_ARE_HANDLED.format(port=free_port()))
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline() == "handled\n"
+    finally:
+        status, _, stderr = interrupt(process)
+    assert status == 0, stderr
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_at_once_after_the_command_line_says_where_stops_quietly(
+    tmp_path: Path, signum: int, workers: str
+) -> None:
+    for attempt in range(3):
+        path = tmp_path / f"app{attempt}.sock"
+        process = subprocess.Popen(
+            [PYTHON, "-m", "picohttp", "--bind", f"unix:{path}", "-q", "--workers", workers],
+            cwd=tmp_path,
+            env=python_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        assert f"on unix:{path}" in process.stdout.readline()
+        process.send_signal(signum)  # at once: no request, no pause
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 0, stderr
+        assert "Traceback" not in stderr
+        assert not path.exists()  # the socket file went with the server
+
+
 def test_every_interface_lists_urls_that_work(tmp_path: Path) -> None:
     port = free_port()
     process = run_script(tmp_path, HELLO.format(port=port).replace(', host="127.0.0.1"', ""))
