@@ -109,6 +109,11 @@ def inside(base: str, real: str) -> bool:
     return real.startswith(base if base.endswith(os.sep) else base + os.sep)
 
 
+def holds(path: str) -> bool:
+    """Whether an entry for ``path`` is kept (not checked: ``find`` does that)."""
+    return path in _entries
+
+
 def find(path: str, base: str) -> Optional[Entry]:
     """The entry for the file at ``path`` if it is kept, unchanged and under ``base``."""
     entry = _entries.get(path)

@@ -31,6 +31,7 @@ pages by ``_listing.py``.
 from __future__ import annotations
 
 import errno
+import functools
 import io
 import logging
 import os
@@ -56,7 +57,7 @@ from ._target import split_target
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
-    from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
+    from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
     # A regular file to send: its bytes (small files), or an open descriptor.
     Source = Union[bytes, int, None]
@@ -507,6 +508,55 @@ def _answer_kept(
         response.headers = memo[2].copy()
     response.data = entry.content
     return True
+
+
+def memory_check(handler: Any, args: Sequence[Any]) -> Optional[Callable[[HttpRequest], bool]]:
+    """For ``threads=True``: a test the loop thread may run before it hands a request on.
+
+    When ``handler`` is ``staticResource`` (the default handler, or a
+    ``functools.partial`` of it, as the command line makes), a request for a
+    kept file is answered by ``_answer_kept`` from memory after one ``stat``:
+    less work than handing it to a worker thread, as nginx answers from its
+    open file cache on its event loop.  The test says whether the request
+    would take that way (kept, plain GET or HEAD, no precondition or range,
+    no ``.gz`` twin); it does no I/O.  ``None`` for any other handler.
+    """
+    keywords: Dict[str, Any] = {}
+    if isinstance(handler, functools.partial):
+        args = (*handler.args, *args)
+        keywords = dict(handler.keywords)
+        handler = handler.func
+    if handler is not staticResource:
+        return None
+    import inspect  # once, at construction: never at import or per request
+
+    try:
+        bound = inspect.signature(staticResource).bind(None, None, *args, **keywords)
+    except TypeError:
+        return None  # the handler fails at every request; the pool reports it
+    bound.apply_defaults()
+    static_base = bound.arguments["staticBase"]
+    dotfiles = bound.arguments["dotfiles"]
+    if type(static_base) is not str:
+        return None
+
+    def kept(request: HttpRequest) -> bool:
+        segments = request.path
+        if (
+            request.method not in ("GET", "HEAD")
+            or not segments
+            or not segments[-1]
+            or (not dotfiles and hidden(segments))
+            or has_any(request.headers, _CONDITIONAL)
+        ):
+            return False
+        try:
+            path = _path(_real_base(static_base), segments)
+        except (_RefusedError, OSError):
+            return False
+        return _filecache.holds(path) and _filecache.has_no_twin(path + ".gz")
+
+    return kept
 
 
 def _send_fallback(
