@@ -215,6 +215,8 @@ class Run:
             check_not_found(ctx.port)
             memory = {"start_mib": group_rss_kib(process.pid) / 1024}
             for scenario in self.scenarios:
+                if server.only is not None and scenario.key not in server.only:
+                    continue
                 current = scenario.key
                 check(ctx.port, scenario)
                 self._load(server, scenario, ctx, round_number, process.pid)

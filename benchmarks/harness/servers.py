@@ -19,7 +19,7 @@ import subprocess
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, FrozenSet, List, Optional
 
 from .layout import APPS, SRC
 
@@ -49,6 +49,7 @@ class Server:
     version: Callable[[], str]
     prepare: Optional[Callable[[Context], None]] = None
     available: Callable[[], Optional[str]] = lambda: None  # a reason it cannot run, or None
+    only: Optional[FrozenSet[str]] = None  # the scenarios it serves, when not all
 
 
 def environment(ctx: Context) -> Dict[str, str]:
@@ -197,6 +198,17 @@ SERVERS: List[Server] = [
         _picohttp("workers=2"),
         "staticResource (<= 64 KiB kept in memory)",
         _picohttp_version,
+    ),
+    Server(
+        "picohttp-files",
+        "picohttp command line, a folder",
+        PICOHTTP,
+        lambda ctx: [
+            *(ctx.python, "-m", "picohttp", "-d", str(ctx.files), "-p", str(ctx.port), "-q"),
+        ],
+        "staticResource itself: kept files answered on the loop thread",
+        _picohttp_version,
+        only=frozenset(("static", "1m", "100m")),  # the spec's first example: files only
     ),
     Server(
         "http.server",
