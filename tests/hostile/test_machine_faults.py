@@ -15,6 +15,7 @@ import os
 import socket
 import subprocess
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -203,7 +204,12 @@ def base_exceptions(request: picohttp.HttpRequest, response: picohttp.HttpRespon
 
         response.data = pieces()
         return
+    if kind == "hold":  # answered only once all four slots hold one of these at once
+        _all_slots.wait()
     response.data = "fine"
+
+
+_all_slots = threading.Barrier(4, timeout=10)
 
 
 def test_handlers_raising_base_exceptions_answer_500_and_free_their_slots(threads: bool) -> None:
@@ -218,7 +224,20 @@ def test_handlers_raising_base_exceptions_answer_500_and_free_their_slots(thread
         assert parse_response(raw)[:3:2] == (200, b"fine")
         assert len(log.records) == len(kinds)  # one each, with the traceback
         assert all(r.exc_info for r in log.records)
-        assert wait_until(lambda: s._loop.open == 0, 5), s._loop.open  # every slot freed
+        if not threads:  # counted on the loop thread as each connection closes
+            assert wait_until(lambda: s._loop.open == 0, 5), s._loop.open  # every slot freed
+            return
+        # With threads the loop counts a worker's close at its next wake-up (at the cap
+        # at once), so the proof is four requests held at once: a leaked slot would keep
+        # the fourth from being accepted, and the barrier would break.
+        _all_slots.reset()
+        socks = [connect(s.port) for _ in range(4)]
+        for sock in socks:
+            sock.sendall(b"GET /hold HTTP/1.0\r\n\r\n")
+        answers = [parse_response(read_all(sock))[:3:2] for sock in socks]
+        for sock in socks:
+            sock.close()
+        assert answers == [(200, b"fine")] * 4
 
 
 def test_a_send_that_fails_on_the_machine_closes_that_connection_only(
