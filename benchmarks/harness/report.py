@@ -120,6 +120,30 @@ def _ratio_target(
     )
 
 
+def _cpu_target(what: str, row: Row, goal_us: float) -> Target:
+    value = row.cpu_us
+    return Target(
+        what,
+        value,
+        "-" if value is None else f"{value:.0f} µs",
+        f"<= {goal_us:g} µs",
+        None if value is None else value <= goal_us,
+    )
+
+
+def _cpu_ratio_target(what: str, numerator: Row, denominator: Row, goal: float) -> Target:
+    if numerator.cpu_us is None or not denominator.cpu_us:
+        return Target(what, None, "-", f"<= {goal:g}x", None)
+    value = numerator.cpu_us / denominator.cpu_us
+    return Target(
+        what,
+        value,
+        f"{value:.2f}x ({numerator.cpu_us:.0f} / {denominator.cpu_us:.0f} µs)",
+        f"<= {goal:g}x",
+        value <= goal,
+    )
+
+
 def targets(tables: Dict[str, List[Row]], footprint: Optional[Dict[str, Any]]) -> List[Target]:
     """The issue's targets, each with what this run measured."""
     found: List[Target] = []
@@ -163,6 +187,15 @@ def targets(tables: Dict[str, List[Row]], footprint: Optional[Dict[str, Any]]) -
                 None if errors is None else errors == 0,
             )
         )
+    if threads is not None and sequential is not None:
+        found.append(
+            _cpu_ratio_target(
+                "hello: server CPU per request, threads=True / threads=False (the hand-off)",
+                threads,
+                sequential,
+                1.3,
+            )
+        )
     static = tables.get("static", [])
     if static:
         found.append(
@@ -173,6 +206,28 @@ def targets(tables: Dict[str, List[Row]], footprint: Optional[Dict[str, Any]]) -
                 3.0,
             )
         )
+        nginx = _best(static, REFERENCE)
+        for key, label, cpu_goal in (
+            ("picohttp", "picohttp threads=True", 40.0),
+            ("picohttp-files", "picohttp command line (staticResource itself)", 40.0),
+            ("picohttp-seq", "picohttp threads=False", 30.0),
+        ):
+            row = _find(static, key)
+            if row is None:
+                continue
+            found.append(_cpu_target(f"static 4 KiB: {label}, CPU per request", row, cpu_goal))
+            if key != "picohttp-seq":
+                found.append(_ratio_target(f"static 4 KiB: {label} / nginx", row, nginx, 0.5))
+    for scenario, size in (("1m", "1 MiB"), ("100m", "100 MiB")):
+        rows = tables.get(scenario, [])
+        for key in ("picohttp", "picohttp-files"):
+            row = _find(rows, key)
+            if row is not None:
+                found.append(
+                    _ratio_target(
+                        f"{size} file: {row.label} / nginx", row, _best(rows, REFERENCE), 0.9
+                    )
+                )
     if footprint:
         imports = footprint["imports"]["importtime_ms"]
         ratio = imports["picohttp"] / imports["http.server"]
