@@ -218,6 +218,9 @@ class Loop:
         self.thread_id: Optional[int] = None
         #: The worker pool's ``check``, run when ``check_pool_soon`` asked (threads=True).
         self.pool_check: Optional[Callable[[float], bool]] = None
+        #: Called after each pass over ``select``'s events, before closes are counted and
+        #: timers run (threads=True: the requests of the pass go to the workers together).
+        self.after_pass: Optional[Callable[[], None]] = None
         self._pool_check_at: Optional[float] = None
         self._tick: Optional[Callable[[], object]] = None
         self._tick_every = 0.0
@@ -331,6 +334,8 @@ class Loop:
 
         Returns the next ``select`` timeout (``_timeout``), or ``_DONE`` once a stop is complete.
         """
+        if self.after_pass is not None:
+            self.after_pass()
         released = self._released
         while released:
             released.popleft()
