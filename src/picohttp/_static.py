@@ -510,6 +510,11 @@ def _answer_kept(
     return True
 
 
+#: staticResource's parameters after (request, response), for ``memory_check``.
+_POSITIONAL = ("staticBase", "defaultResource", "defaultMime")
+_PARAMETERS = frozenset((*_POSITIONAL, "listing", "cacheControl", "fallback", "dotfiles"))
+
+
 def memory_check(handler: Any, args: Sequence[Any]) -> Optional[Callable[[HttpRequest], bool]]:
     """For ``threads=True``: a test the loop thread may run before it hands a request on.
 
@@ -526,17 +531,13 @@ def memory_check(handler: Any, args: Sequence[Any]) -> Optional[Callable[[HttpRe
         args = (*handler.args, *args)
         keywords = dict(handler.keywords)
         handler = handler.func
-    if handler is not staticResource:
+    if handler is not staticResource or len(args) > len(_POSITIONAL):
         return None
-    import inspect  # once, at construction: never at import or per request
-
-    try:
-        bound = inspect.signature(staticResource).bind(None, None, *args, **keywords)
-    except TypeError:
-        return None  # the handler fails at every request; the pool reports it
-    bound.apply_defaults()
-    static_base = bound.arguments["staticBase"]
-    dotfiles = bound.arguments["dotfiles"]
+    given = {**dict(zip(_POSITIONAL, args)), **keywords}
+    if not given.keys() <= _PARAMETERS:
+        return None  # the construction checks refuse such a call; never guess
+    static_base = given.get("staticBase", "")
+    dotfiles = given.get("dotfiles", False)
     if type(static_base) is not str:
         return None
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import socket
+from typing import Any, Dict
 
 import pytest
 
@@ -151,3 +152,65 @@ def test_a_misspelled_keyword_in_a_partial_handler_is_caught_at_construction() -
     right = functools.partial(picohttp.staticResource, staticBase="site", listing=True)
     picohttp.HttpServer(0, right, host="127.0.0.1", start=False).stop()
     picohttp.HttpServer(0, functools.partial(three, "a"), host="127.0.0.1", start=False).stop()
+
+
+# -- the check without inspect agrees with inspect ------------------------------------
+
+SHAPES = [
+    "def f(request, response): pass",
+    "def f(request): pass",
+    "def f(request, response, a): pass",
+    "def f(request, response, a=1): pass",
+    "def f(request, response, a=1, b=2): pass",
+    "def f(request, response, *args): pass",
+    "def f(*args): pass",
+    "def f(request, *args): pass",
+    "def f(request, response, a, *args): pass",
+    "def f(request, response, *, flag): pass",
+    "def f(request, response, *, flag=False): pass",
+    "def f(request, response, a=1, *, flag=False): pass",
+    "def f(request, response, /): pass",
+    "def f(request, response, a, /): pass",
+    "def f(request, /, response=None): pass",
+    "def f(request, response, **kwargs): pass",
+    "def f(): pass",
+    "def f(request, response, a, b, c): pass",
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("count", range(6))
+def test_the_quick_look_at_a_function_never_passes_what_inspect_refuses(
+    shape: str, count: int
+) -> None:
+    import inspect
+
+    from picohttp._checks import _plainly_binds
+
+    scope: Dict[str, Any] = {}
+    exec(shape, scope)
+    function = scope["f"]
+    try:
+        inspect.signature(function).bind(*range(count))
+        binds = True
+    except TypeError:
+        binds = False
+    # True only when it surely binds; False may mean "ask inspect" (which then decides).
+    if _plainly_binds(function, count):
+        assert binds
+    if binds and shape.startswith("def f(request, response") and "/" not in shape:
+        assert _plainly_binds(function, count) == binds  # the common shapes need no inspect
+
+
+def test_memory_check_reads_static_resource_arguments_as_python_binds_them() -> None:
+    from picohttp._static import memory_check
+
+    assert memory_check(handler, ()) is None  # any other handler
+    assert memory_check(picohttp.staticResource, ()) is not None
+    assert memory_check(picohttp.staticResource, ("site", "index.html", "text/plain")) is not None
+    assert memory_check(picohttp.staticResource, ("a", "b", "c", "d")) is None  # too many
+    partial = functools.partial(picohttp.staticResource, staticBase="site", dotfiles=True)
+    assert memory_check(partial, ()) is not None
+    typo = functools.partial(picohttp.staticResource, staticbase="site")
+    assert memory_check(typo, ()) is None  # never guess what a misspelled call meant
+    assert memory_check(picohttp.staticResource, (42,)) is None  # not a path
