@@ -14,7 +14,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any, Iterator, List, Tuple
+from typing import Any, List, Tuple
 
 import pytest
 
@@ -25,12 +25,7 @@ LOOP = "picohttp-loop"
 WORKER = "picohttp-worker-"
 
 
-@pytest.fixture(autouse=True)
-def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(_filecache, "SETTLE", 0.05)
-    _filecache.clear()
-    yield
-    _filecache.clear()
+pytestmark = pytest.mark.usefixtures("fresh_cache")  # tests/static/conftest.py
 
 
 @pytest.fixture

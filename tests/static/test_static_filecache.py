@@ -15,20 +15,14 @@ import gzip
 import io
 import os
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, List
 
 import pytest
 
 from picohttp import _filecache, staticResource
 from support import exchange, parse_response, serving, wait_until
 
-
-@pytest.fixture(autouse=True)
-def _fresh_cache(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    monkeypatch.setattr(_filecache, "SETTLE", 0.05)
-    _filecache.clear()
-    yield
-    _filecache.clear()
+pytestmark = pytest.mark.usefixtures("fresh_cache")  # tests/static/conftest.py
 
 
 @pytest.fixture
