@@ -120,6 +120,26 @@ def attacked(handler: Any, *args: Any, threads: bool = True, **keywords: Any) ->
     health.check_stopped()
 
 
+def slots_all_freed(server: picohttp.HttpServer, timeout: float = 5.0) -> bool:
+    """Whether the loop's count of open connections comes back to 0 within ``timeout``.
+
+    With threads the loop counts a worker's close at its next wake-up (waking it
+    for each would cost a syscall per request), so before each look the loop is
+    asked for one more pass.
+    """
+    loop = server._loop
+
+    def counted() -> bool:
+        loop.call_soon(_nothing)
+        return loop.open == 0
+
+    return wait_until(counted, timeout)
+
+
+def _nothing() -> None:
+    pass
+
+
 def assert_normal_request(port: int) -> None:
     raw = exchange_raw(port, NORMAL)
     assert raw.startswith(b"HTTP/1.0 "), raw[:100]

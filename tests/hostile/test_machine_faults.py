@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from attack import Recorder, assert_normal_request, attacked, exchange_raw, picohttp_log
+from attack import (
+    Recorder,
+    assert_normal_request,
+    attacked,
+    exchange_raw,
+    picohttp_log,
+    slots_all_freed,
+)
 
 import picohttp
 from picohttp import _parser
@@ -301,7 +308,7 @@ def test_a_stream_raising_system_exit_midway_is_cut_and_the_server_goes_on(threa
         assert parse_response(raw)[2] == b"fine"
         assert len(log.records) == 3
         assert all(r.exc_info for r in log.records)
-        assert wait_until(lambda: server._loop.open == 0, 5)
+        assert slots_all_freed(server), server._loop.open
 
 
 def test_an_unexpected_error_on_the_accept_fast_path_closes_that_connection_only(
@@ -323,7 +330,7 @@ def test_an_unexpected_error_on_the_accept_fast_path_closes_that_connection_only
             assert exchange_raw(server.port, b"GET /BOOM HTTP/1.0\r\n\r\n") == b""
             assert_normal_request(server.port)
         assert len(log.records) == 3
-        assert wait_until(lambda: server._loop.open == 0, 5)
+        assert slots_all_freed(server), server._loop.open
 
 
 def test_a_full_disk_under_tls_is_507_too(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -377,6 +384,6 @@ def test_no_thread_for_a_handler_is_503_and_the_server_goes_on(
             assert (status, headers["retry-after"]) == (503, "1")
         assert len(log.records) == 3
         assert server._pool is not None and server._pool.size == 0
-        assert wait_until(lambda: server._loop.open == 0, 5), server._loop.open  # slots freed
+        assert slots_all_freed(server), server._loop.open
         failing.clear()
         assert_normal_request(server.port)
