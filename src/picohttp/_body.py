@@ -11,6 +11,8 @@ it.  No sockets here: the server feeds bytes.
 
 from __future__ import annotations
 
+import contextlib
+
 from ._errors import RemoteProtocolError
 from ._limits import limit_error
 
@@ -133,7 +135,14 @@ class BodySink:
         return self._file
 
     def discard(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        """Drop what was stored; never raises.
+
+        On a full disk the close's flush of the spool file fails with ENOSPC
+        again; the descriptor is closed all the same (``BufferedWriter.close``
+        closes its raw file whatever the flush did), and the bytes are unwanted.
+        """
+        file, self._file = self._file, None
         self._buffer = bytearray()
+        if file is not None:
+            with contextlib.suppress(OSError):
+                file.close()

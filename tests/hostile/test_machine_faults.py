@@ -40,10 +40,11 @@ TEMPORARY_FILE = tempfile.TemporaryFile  # the real one, before a test patches i
 class FailingFile:
     """A spool file whose writes fail with ``errno`` once ``room`` bytes are in."""
 
-    def __init__(self, number: int, room: int) -> None:
+    def __init__(self, number: int, room: int, close_fails: bool = False) -> None:
         self._file = TEMPORARY_FILE()
         self._number = number
         self._room = room
+        self._close_fails = close_fails  # as a buffered file's flush on close fails on a full disk
         self.closed_by_server = False
 
     def write(self, data: bytes) -> int:
@@ -57,7 +58,9 @@ class FailingFile:
 
     def close(self) -> None:
         self.closed_by_server = True
-        self._file.close()
+        self._file.close()  # BufferedWriter.close closes its raw file even when the flush fails
+        if self._close_fails:
+            raise OSError(self._number, os.strerror(self._number))
 
 
 def post(port: int, size: int, timeout: float = 10.0) -> bytes:
@@ -97,6 +100,26 @@ def test_a_full_disk_while_a_body_is_spooled_is_507_and_the_server_goes_on(
             f"{os.strerror(errno.ENOSPC)}); answered 507"
         ]
         assert recorder.uris() == ["/health"]  # the handler never saw the half body
+        assert_normal_request(server.port)
+
+
+def test_a_full_disk_that_fails_the_spool_close_too_is_still_507(
+    threads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seen in CI on a real full tmpfs: the close's flush raised ENOSPC again, and the
+    connection was closed without an answer (the loop logged an unexpected error)."""
+    files: list[FailingFile] = []
+
+    def full_disk() -> FailingFile:
+        files.append(FailingFile(errno.ENOSPC, 256 * 1024, close_fails=True))
+        return files[-1]
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", full_disk)
+    with picohttp_log() as log, attacked(Recorder(), threads=threads) as server:
+        status, _, body = parse_response(post(server.port, 4 * MIB))
+        assert (status, b"no space left" in body) == (507, True)
+        assert files and all(f.closed_by_server for f in files)
+        assert [r.levelname for r in log.records] == ["WARNING"]  # the 507's line, no error
         assert_normal_request(server.port)
 
 
