@@ -92,6 +92,12 @@ def test_response_kinds_match(threads, tmp_path, kind):
         for method in ("GET", "HEAD"):
             raw = client.build(method, f"/{kind}")
             in_process, over_socket = both(client, server.port, raw)
+            if kind == "broken-stream" and method == "GET":
+                # Cut by a reset: bytes the client had not read yet when the reset came
+                # are dropped by its kernel, so over a socket the answer may end early.
+                head = in_process.split(b"\r\n\r\n", 1)[0] + b"\r\n\r\n"
+                assert over_socket.startswith(head) and in_process.startswith(over_socket)
+                continue
             assert in_process == over_socket, (method, kind)
 
 
