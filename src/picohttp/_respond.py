@@ -100,11 +100,12 @@ class Responder:
     ``max_threads``: the cap on worker threads (``threads=True``); ``None``
     answers every request on the loop thread.  ``prepare``: called with each
     request before the handler, returns the client to log (TLS, unix sockets,
-    ``trustProxy``; see ``preparer``).  ``from_memory``: for ``threads=True``,
-    whether a request is one the handler answers from memory, on the loop
-    thread (``_static.memory_check``).  ``zero_copy``: files may leave by
-    ``os.sendfile`` (not under TLS).  ``attach`` then gives it the loop, which
-    owns every connection this hands back, and the streams (``threads=True``).
+    ``trustProxy``; see ``preparer``).  ``from_memory``: the handler's answer
+    to a request when it is ready in memory, ``(head, body)``, else ``None``
+    (``_static.kept_answerer``); such answers leave from the loop thread.
+    ``zero_copy``: files may leave by ``os.sendfile`` (not under TLS).
+    ``attach`` then gives it the loop, which owns every connection this hands
+    back, and the streams (``threads=True``).
     """
 
     def __init__(
@@ -114,7 +115,7 @@ class Responder:
         max_threads: Optional[int],
         prepare: Optional[Callable[[HttpRequest], Tuple[str, int]]],
         zero_copy: bool,
-        from_memory: Optional[Callable[[HttpRequest], bool]] = None,
+        from_memory: Optional[Callable[[HttpRequest, str], Optional[Tuple[bytes, bytes]]]] = None,
     ) -> None:
         self.handler = handler
         self.args = tuple(args)
@@ -153,18 +154,16 @@ class Responder:
     ) -> None:
         """The loop's dispatch for ``threads=True``: for a worker, once the pass ends.
 
-        Unless ``from_memory`` says the handler answers it from memory (a kept
-        static file): then on the loop thread, which costs less than the hand-off.
+        Unless the answer is ready in memory (``from_memory``, a kept static
+        file): then it leaves at once from the loop thread, which costs less
+        than the hand-off.
         """
-        from_memory = self._from_memory
-        if from_memory is not None:
+        if self._from_memory is not None:
             try:
-                inline = from_memory(request)
-            except Exception:  # a bug in the test: the worker's long way still answers
-                log.exception("the kept-file test failed for %s", request.uri)
-                inline = False
-            if inline:
-                self.respond_in_order(sock, client, request, leftover)
+                if self._answer_from_memory(sock, client, request, leftover):
+                    return
+            except Exception:  # on the loop thread: this connection ends, the loop goes on
+                self._failed(sock, request)
                 return
         self._this_pass.append((sock, client, request, leftover))
 
@@ -225,11 +224,39 @@ class Responder:
         A failure ends this connection only.
         """
         try:
-            self.respond(sock, client, request, leftover)
+            if self._from_memory is None or not self._answer_from_memory(
+                sock, client, request, leftover
+            ):
+                self.respond(sock, client, request, leftover)
         except KeyboardInterrupt:
             raise  # the main thread's Ctrl-C: the server's own signal handling decides
         except BaseException:
             self._failed(sock, request)
+
+    def _answer_from_memory(
+        self, sock: Any, client: Tuple[str, int], request: HttpRequest, leftover: int
+    ) -> bool:
+        """Send the answer ``from_memory`` has ready for ``request``; ``False`` if it has none.
+
+        The handler's own answer, made without calling it (``_static.kept_answerer``).
+        """
+        from_memory = self._from_memory
+        assert from_memory is not None
+        try:
+            ready = from_memory(request, http_date_now())
+        except Exception:  # a bug in the short way: the handler's long way still answers
+            log.exception("the kept-file answer failed for %s", request.uri)
+            return False
+        if ready is None:
+            return False
+        if self._prepare is not None:
+            client = self._prepare(request)
+        request.close()  # a body the request framed (GET may carry one), as respond does
+        head, body = ready
+        if access_log.isEnabledFor(INFO):
+            log_access(client, request, 200, len(body))
+        self.send(sock, client, request, leftover, head, body)
+        return True
 
     def _failed(self, sock: Any, request: HttpRequest) -> None:
         """Something failed past the handler before the response was handed on: free the slot."""

@@ -24,7 +24,7 @@ from ._limits import Limits
 from ._loop import Loop
 from ._respond import Responder, preparer
 from ._service import Service
-from ._static import memory_check, staticResource
+from ._static import kept_answerer, staticResource
 from ._streams import MAX_STREAMS, STREAM_GRACE, Streams
 from ._systemd import has_terminal
 from ._unix import DEFAULT_MODE
@@ -314,7 +314,7 @@ class HttpServer:
             self._max_threads if self._threaded else None,
             preparer(self.tls is not None, self._unix_client, self._trust_hops),
             zero_copy=self.tls is None,  # os.sendfile would bypass TLS
-            from_memory=memory_check(self.handler, self.args) if self._threaded else None,
+            from_memory=kept_answerer(self.handler, self.args),
         )
         self._pool: Optional[WorkerPool] = responder.pool
         self._loop = Loop(

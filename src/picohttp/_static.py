@@ -52,7 +52,7 @@ from ._filecache import inside
 from ._headers import has_any
 from ._message import HttpRequest, HttpResponse
 from ._mime import guess_type
-from ._serializer import FileBody
+from ._serializer import FileBody, serialize
 from ._target import split_target
 
 TYPE_CHECKING = False
@@ -487,48 +487,100 @@ def _answer_kept(
     """
     if not segments or not segments[-1] or has_any(request.headers, _CONDITIONAL):
         return False  # a directory's index, or a request _decide must look at
-    try:
-        path = _path(base, segments)
-    except _RefusedError:
+    entry = _kept_entry(base, segments)
+    if entry is None:
         return False
-    entry = _filecache.find(path, base)
-    if entry is None or not _filecache.has_no_twin(path + ".gz"):
-        return False
-    memo = entry.memo
-    if memo is None or memo[0] != default_mime or memo[1] != cache_control:
-        made = HttpResponse()
-        # No field of _CONDITIONAL in the request: _decide answers 200 with all of it.
-        _decide(request, made, entry.info, guess_type(path, default_mime), None, cache_control)
-        memo = entry.memo = (default_mime, cache_control, made.headers)
+    memo = _memo(entry, request, default_mime, cache_control)
     headers = response.headers
     if headers:  # set by a handler that called this one: keep them, as the long way does
-        for name, value in memo[2].items():
+        for name, value in memo.headers.items():
             headers[name] = value
     else:
-        response.headers = memo[2].copy()
+        response.headers = memo.headers.copy()
     response.data = entry.content
     return True
 
 
-#: staticResource's parameters after (request, response), for ``memory_check``.
+def _kept_entry(base: str, segments: List[str]) -> Optional[_filecache.Entry]:
+    """The kept, unchanged entry for ``segments`` under ``base`` with no ``.gz`` twin, else
+    ``None`` (one ``stat``)."""
+    try:
+        path = _path(base, segments)
+    except _RefusedError:
+        return None
+    entry = _filecache.find(path, base)
+    if entry is None or not _filecache.has_no_twin(path + ".gz"):
+        return None
+    return entry
+
+
+class _Memo:
+    """What a plain 200 of one kept file carries, for one ``defaultMime`` and ``cacheControl``.
+
+    ``headers`` come from the long way's own ``_decide``; ``head`` is the
+    serialized head for the second ``date`` (``kept_answerer``), made by
+    ``serialize`` from those headers, so the short ways answer byte for byte
+    as the long way does.
+    """
+
+    __slots__ = ("cache_control", "date", "default_mime", "head", "headers")
+
+    def __init__(
+        self, default_mime: str, cache_control: Optional[str], headers: Dict[str, Any]
+    ) -> None:
+        self.default_mime = default_mime
+        self.cache_control = cache_control
+        self.headers = headers
+        self.date = ""
+        self.head = b""
+
+
+def _memo(
+    entry: _filecache.Entry,
+    request: HttpRequest,
+    default_mime: str,
+    cache_control: Optional[str],
+) -> _Memo:
+    """``entry.memo`` for these arguments, derived now if the entry has none for them."""
+    memo: Optional[_Memo] = entry.memo
+    if memo is None or memo.default_mime != default_mime or memo.cache_control != cache_control:
+        made = HttpResponse()
+        # No field of _CONDITIONAL in the request: _decide answers 200 with all of it.
+        # The type follows the name asked for (its last segment), as it did before.
+        content_type = guess_type(request.path[-1], default_mime)
+        _decide(request, made, entry.info, content_type, None, cache_control)
+        memo = entry.memo = _Memo(default_mime, cache_control, made.headers)
+    return memo
+
+
+#: staticResource's parameters after (request, response), for ``kept_answerer``.
 _POSITIONAL = ("staticBase", "defaultResource", "defaultMime")
 _PARAMETERS = frozenset((*_POSITIONAL, "listing", "cacheControl", "fallback", "dotfiles"))
+_GET_OR_HEAD = ("GET", "HEAD")
 
 
-def memory_check(handler: Any, args: Sequence[Any]) -> Optional[Callable[[HttpRequest], bool]]:
-    """For ``threads=True``: a test the loop thread may run before it hands a request on.
+def kept_answerer(
+    handler: Any, args: Sequence[Any]
+) -> Optional[Callable[[HttpRequest, str], Optional[Tuple[bytes, bytes]]]]:
+    """When ``handler`` is ``staticResource`` itself: its answers to kept files, ready to send.
 
-    When ``handler`` is ``staticResource`` (the default handler, or a
-    ``functools.partial`` of it, as the command line makes), a request for a
-    kept file is answered by ``_answer_kept`` from memory after one ``stat``:
-    less work than handing it to a worker thread, as nginx answers from its
-    open file cache on its event loop.  The test says whether the request
-    would take that way (kept, plain GET or HEAD, no precondition or range,
-    no ``.gz`` twin); it does no I/O.  ``None`` for any other handler.
+    ``staticResource`` is the spec's default handler, and the command line
+    serves a folder with a ``functools.partial`` of it.  A plain GET or HEAD
+    of a kept file (no precondition or range, no ``.gz`` twin) then has an
+    answer that depends only on the file, the handler's arguments and the
+    ``Date``: ``answer(request, date)`` returns it as ``(head, body)`` after
+    the one ``stat`` of ``_filecache.find``, with the head serialized once
+    per second and file.  ``None`` from ``answer`` means the long way
+    (``run_handler``), which gives every other request its due.  The server
+    calls it on the loop thread, as nginx answers from its open file cache
+    on its event loop: no ``HttpResponse``, no handler call, no worker.
+
+    ``None`` for any other handler, and for arguments it cannot read for sure.
     """
     keywords: Dict[str, Any] = {}
     if isinstance(handler, functools.partial):
-        args = (*handler.args, *args)
+        if handler.args:  # they would come before (request, response): not a handler
+            return None
         keywords = dict(handler.keywords)
         handler = handler.func
     if handler is not staticResource or len(args) > len(_POSITIONAL):
@@ -537,27 +589,48 @@ def memory_check(handler: Any, args: Sequence[Any]) -> Optional[Callable[[HttpRe
     if not given.keys() <= _PARAMETERS:
         return None  # the construction checks refuse such a call; never guess
     static_base = given.get("staticBase", "")
+    default_mime = given.get("defaultMime", "text/plain")
+    cache_control = given.get("cacheControl")
     dotfiles = given.get("dotfiles", False)
-    if type(static_base) is not str:
+    if (
+        type(static_base) is not str
+        or type(default_mime) is not str
+        or not (cache_control is None or type(cache_control) is str)
+    ):
         return None
 
-    def kept(request: HttpRequest) -> bool:
+    def answer(request: HttpRequest, date: str) -> Optional[Tuple[bytes, bytes]]:
         segments = request.path
+        method = request.method
         if (
-            request.method not in ("GET", "HEAD")
+            method not in _GET_OR_HEAD
             or not segments
             or not segments[-1]
             or (not dotfiles and hidden(segments))
             or has_any(request.headers, _CONDITIONAL)
         ):
-            return False
+            return None
         try:
-            path = _path(_real_base(static_base), segments)
-        except (_RefusedError, OSError):
-            return False
-        return _filecache.holds(path) and _filecache.has_no_twin(path + ".gz")
+            base = _real_base(static_base)
+        except OSError:
+            return None
+        entry = _kept_entry(base, segments)
+        if entry is None:
+            return None
+        memo = entry.memo
+        if (
+            memo is None
+            or memo.date != date
+            or memo.default_mime != default_mime
+            or memo.cache_control != cache_control
+        ):
+            memo = _memo(entry, request, default_mime, cache_control)
+            made = HttpResponse(headers=memo.headers.copy(), data=entry.content)
+            memo.head = serialize(made, "GET", date)[0]  # HEAD's head is GET's, without the body
+            memo.date = date
+        return memo.head, entry.content if method == "GET" else b""
 
-    return kept
+    return answer
 
 
 def _send_fallback(

@@ -202,15 +202,22 @@ def test_the_quick_look_at_a_function_never_passes_what_inspect_refuses(
         assert _plainly_binds(function, count) == binds  # the common shapes need no inspect
 
 
-def test_memory_check_reads_static_resource_arguments_as_python_binds_them() -> None:
-    from picohttp._static import memory_check
+def test_kept_answerer_reads_static_resource_arguments_as_python_binds_them() -> None:
+    from picohttp._static import kept_answerer
 
-    assert memory_check(handler, ()) is None  # any other handler
-    assert memory_check(picohttp.staticResource, ()) is not None
-    assert memory_check(picohttp.staticResource, ("site", "index.html", "text/plain")) is not None
-    assert memory_check(picohttp.staticResource, ("a", "b", "c", "d")) is None  # too many
+    assert kept_answerer(handler, ()) is None  # any other handler
+    assert kept_answerer(picohttp.staticResource, ()) is not None
+    assert kept_answerer(picohttp.staticResource, ("site", "index.html", "text/plain")) is not None
+    assert kept_answerer(picohttp.staticResource, ("a", "b", "c", "d")) is None  # too many
     partial = functools.partial(picohttp.staticResource, staticBase="site", dotfiles=True)
-    assert memory_check(partial, ()) is not None
+    assert kept_answerer(partial, ()) is not None
+    partial = functools.partial(picohttp.staticResource, cacheControl="max-age=60")
+    assert kept_answerer(partial, ("site",)) is not None
     typo = functools.partial(picohttp.staticResource, staticbase="site")
-    assert memory_check(typo, ()) is None  # never guess what a misspelled call meant
-    assert memory_check(picohttp.staticResource, (42,)) is None  # not a path
+    assert kept_answerer(typo, ()) is None  # never guess what a misspelled call meant
+    assert kept_answerer(picohttp.staticResource, (42,)) is None  # not a path
+    backwards = functools.partial(picohttp.staticResource, "site")  # "site" would be the request
+    assert kept_answerer(backwards, ()) is None
+    assert kept_answerer(picohttp.staticResource, ("site", "index.html", None)) is None
+    odd = functools.partial(picohttp.staticResource, cacheControl=3600)
+    assert kept_answerer(odd, ("site",)) is None  # the long way says what is wrong with it
