@@ -339,7 +339,11 @@ class Responder:
                 return
             if done:
                 writer = None
-        self._give(sock, client, writer, may_still_send(request, leftover))
+        linger = may_still_send(request, leftover)
+        if writer is None and not linger:
+            self._close(sock)  # a file all out (sendfile): no Connection, no wake-up of the loop
+            return
+        self._give(sock, client, writer, linger)
 
     def _write_first(self, sock: Any, request: HttpRequest, writer: Writer) -> Optional[bool]:
         """Send what ``writer`` can without blocking: True when all is out, False when the

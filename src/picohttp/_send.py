@@ -35,6 +35,8 @@ WOULD_BLOCK: Tuple[Type[BaseException], ...] = (BlockingIOError, InterruptedErro
 JOIN_LIMIT = 64 * 1024
 
 _HAVE_SENDFILE = hasattr(os, "sendfile")
+#: Flags for the buffers before a file leaves by sendfile: more is coming (Linux).
+_HEAD_FLAGS: int = DONTWAIT | getattr(socket, "MSG_MORE", 0)
 _HAVE_PREAD = hasattr(os, "pread")
 _RESET = struct.pack("ii", 1, 0)  # SO_LINGER on with a zero timeout
 
@@ -77,8 +79,11 @@ class Writer:
         while buffers:
             buffer = buffers[0]
             position = self._position
+            # The head of a file that sendfile sends next waits for its first bytes
+            # (MSG_MORE, as nginx's tcp_nopush): one segment, one wake-up of the client.
+            flags = _HEAD_FLAGS if self._zero_copy and self._remaining else DONTWAIT
             try:
-                sent = sock.send(memoryview(buffer)[position:] if position else buffer, DONTWAIT)
+                sent = sock.send(memoryview(buffer)[position:] if position else buffer, flags)
             except WOULD_BLOCK:
                 return False
             self.sent += sent
