@@ -383,12 +383,12 @@ def staticResource(
         )
         if index is None:
             return
-        source, info, path, segments = index
+        source, info, _, segments = index
     elif segments[-1] == "":
         _release(source)
         _fail(response, 404)  # "/file.txt/": a file is not a directory
         return
-    _send_file(request, response, base, segments, path, source, info, defaultMime, cacheControl)
+    _send_file(request, response, base, segments, source, info, defaultMime, cacheControl)
 
 
 def _find(
@@ -644,7 +644,7 @@ def _send_fallback(
     """Answer with the ``fallback`` file (a single-page app's index), under the same containment."""
     segments = fallback.lstrip("/").split("/")
     try:
-        source, info, path = _open(base, segments)
+        source, info, _ = _open(base, segments)
     except PermissionError:
         _fail(response, 403)
         return
@@ -655,7 +655,7 @@ def _send_fallback(
             _warn_missing("fallback", fallback, os.path.join(base, *segments))
         _fail(response, 404)
         return
-    _send_file(request, response, base, segments, path, source, info, default_mime, cache_control)
+    _send_file(request, response, base, segments, source, info, default_mime, cache_control)
 
 
 _warned_missing: Set[str] = set()
@@ -735,13 +735,16 @@ def _send_file(
     response: HttpResponse,
     base: str,
     segments: List[str],
-    path: str,
     source: Source,
     info: os.stat_result,
     default_mime: str,
     cache_control: Optional[str],
 ) -> None:
     """Answer with ``source``'s file (or its ``.gz`` twin): 200, 206, 304, 412 or 416.
+
+    The Content-Type follows the name asked for (``segments``), as nginx and
+    ``http.server`` do, not the file a symlink leads to: the same URL has the
+    same type whether its file is kept or read.
 
     Takes ``source``: a descriptor is closed here or handed on in
     ``response.data``, also when something raises (a bare descriptor has no
@@ -761,7 +764,7 @@ def _send_file(
             _release(gzipped[0])
     try:
         region = _decide(
-            request, response, info, guess_type(path, default_mime), encoding, cache_control
+            request, response, info, guess_type(segments[-1], default_mime), encoding, cache_control
         )
     except BaseException:
         _release(source)

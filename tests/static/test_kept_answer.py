@@ -202,3 +202,29 @@ def test_over_a_socket_only_kept_files_skip_the_handler(
     size = len(FILES["style.css"])
     lines = [record.getMessage().split('" ', 1)[1] for record in caplog.records]
     assert lines[:4] == [f"200 {size}"] * 3 + ["200 0"]
+
+
+@pytest.mark.parametrize("threads", [True, False], ids=["threads", "no-threads"])
+def test_a_symlink_has_the_type_of_its_name_read_or_kept(tmp_path: Path, threads: bool) -> None:
+    """``latest.css -> v2.txt``: text/css, as nginx and http.server say, every time.
+
+    The long way used to take the type from the file the link leads to (text/plain)
+    and the kept answer from the name (text/css): one URL, two types.
+    """
+    base = settled_site(tmp_path)
+    (base / "style.css").rename(base / "v2.txt")
+    (base / "latest.css").symlink_to(base / "v2.txt")
+    with serving(staticResource, str(base), threads=threads) as server:
+        types: List[str] = []
+
+        def kept() -> bool:
+            types.append(parse_response(raw_get(server.port, "/latest.css"))[1]["content-type"])
+            return _filecache.holds(str(base / "latest.css"))
+
+        assert wait_until(kept, timeout=5.0)
+        types.extend(
+            parse_response(raw_get(server.port, "/latest.css"))[1]["content-type"] for _ in range(2)
+        )
+        plain = parse_response(raw_get(server.port, "/v2.txt"))[1]["content-type"]
+    assert types == ["text/css; charset=utf-8"] * len(types)
+    assert plain == "text/plain; charset=utf-8"
