@@ -27,6 +27,12 @@ what an entry really costs, not only its content: its two path strings and
 the response headers the static handler keeps with it (``Entry.memo``), so
 20,000 tiny files stay within the bound as 20 large ones do.  The note of
 missing ``.gz`` twins is bounded apart (``TWIN_NOTES`` paths).
+
+Larger files are not kept, only noted (``note_large``, ``LARGE_NOTES`` at
+most): who the file was and where it really is, for ``TTL``.  No descriptor
+is held (a cached descriptor would count against the process's limit and
+outlive the file's name); the static handler's short way opens the path again
+and takes the file only when ``fstat`` of what it opened matches the note.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ TOTAL_LIMIT = 4 * 1024 * 1024
 ENTRY_OVERHEAD = 2560
 #: Paths remembered as having no ``.gz`` twin (then the note starts afresh).
 TWIN_NOTES = 4096
+#: Large files noted for the short way (``note_large``; then the note starts afresh).
+LARGE_NOTES = 256
 #: Seconds an entry is trusted before the file is opened and checked again.
 TTL = 1.0
 #: Seconds a file must have been unchanged before it is kept.
@@ -178,10 +186,63 @@ def note_no_twin(path: str) -> None:
     _no_twin[path] = time.monotonic() + TTL
 
 
+class Note:
+    """A large file (past ``FILE_LIMIT``) read the long way: who it was and where it really is.
+
+    No content and no descriptor: the short way opens the path again and
+    takes the file only if ``fstat`` of what it opened shows the same
+    ``identity`` (device, inode, size, times), so a file replaced or changed
+    since is never taken for it.  ``memo`` belongs to the caller, as
+    ``Entry.memo`` does.
+    """
+
+    __slots__ = ("expires", "identity", "info", "memo", "real")
+
+    def __init__(self, info: os.stat_result, real: str, expires: float) -> None:
+        self.info = info
+        self.identity = _identity(info)
+        self.real = real
+        self.expires = expires
+        self.memo: Any = None
+
+
+_large: Dict[str, Note] = {}
+
+
+def note_large(path: str, real: str, info: os.stat_result) -> None:
+    """Note the large file at ``path`` (``fstat`` ``info``, resolved to ``real``) for ``TTL``."""
+    if time.time() - max(info.st_mtime, info.st_ctime) < SETTLE:
+        return  # maybe still being written: its times could tick without changing
+    if len(_large) >= LARGE_NOTES:
+        _large.clear()
+    _large[path] = Note(info, real, time.monotonic() + TTL)
+
+
+def large_note(path: str, base: str) -> Optional[Note]:
+    """The note of the large file at ``path`` if it is fresh and the file was under ``base``."""
+    note = _large.get(path)
+    if note is None:
+        return None
+    if note.expires > time.monotonic() and inside(base, note.real):
+        return note
+    _large.pop(path, None)
+    return None
+
+
+def is_noted_file(note: Note, info: os.stat_result) -> bool:
+    """Whether ``info`` (an ``fstat`` of a file just opened) is the very file of ``note``."""
+    return _identity(info) == note.identity
+
+
+def forget_large(path: str) -> None:
+    _large.pop(path, None)
+
+
 def clear() -> None:
     """Forget everything (tests; a deployment that must see a change at once)."""
     global _total
     with _lock:
         _entries.clear()
         _no_twin.clear()
+        _large.clear()
         _total = 0

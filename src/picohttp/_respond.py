@@ -115,7 +115,7 @@ class Responder:
         max_threads: Optional[int],
         prepare: Optional[Callable[[HttpRequest], Tuple[str, int]]],
         zero_copy: bool,
-        from_memory: Optional[Callable[[HttpRequest, str], Optional[Tuple[bytes, bytes]]]] = None,
+        from_memory: Optional[Callable[[HttpRequest, str], Optional[Tuple[bytes, Body]]]] = None,
     ) -> None:
         self.handler = handler
         self.args = tuple(args)
@@ -249,13 +249,19 @@ class Responder:
             return False
         if ready is None:
             return False
-        if self._prepare is not None:
-            client = self._prepare(request)
-        request.close()  # a body the request framed (GET may carry one), as respond does
         head, body = ready
-        if access_log.isEnabledFor(INFO):
-            log_access(client, request, 200, len(body))
-        self.send(sock, client, request, leftover, head, body)
+        try:
+            if self._prepare is not None:
+                client = self._prepare(request)
+            request.close()  # a body the request framed (GET may carry one), as respond does
+            if access_log.isEnabledFor(INFO):
+                log_access(client, request, 200, body_size(body))
+        except BaseException:
+            if type(body) is FileBody:
+                body.close()  # a large file's descriptor, opened for this answer
+            raise
+        # On the loop thread: what the socket does not take goes straight to the loop.
+        self.send(sock, client, request, leftover, head, body, self._loop.adopt)
         return True
 
     def _failed(self, sock: Any, request: HttpRequest) -> None:
@@ -303,8 +309,13 @@ class Responder:
         leftover: int,
         head: bytes,
         body: Body,
+        give: Optional[Callable[[Any, Tuple[str, int], Optional[Writer], bool], None]] = None,
     ) -> None:
-        """Send ``head`` and ``body``: finish here (send, close), or give the rest to the loop."""
+        """Send ``head`` and ``body``: finish here (send, close), or give the rest to the loop.
+
+        ``give``: how the rest reaches the loop (``Loop.adopt`` on its thread);
+        by default the way of this server's handlers' threads.
+        """
         if type(body) is FileBody:
             small = read_small_file(body)
             if small is not None:
@@ -343,7 +354,7 @@ class Responder:
         if writer is None and not linger:
             self._close(sock)  # a file all out (sendfile): no Connection, no wake-up of the loop
             return
-        self._give(sock, client, writer, linger)
+        (give or self._give)(sock, client, writer, linger)
 
     def _write_first(self, sock: Any, request: HttpRequest, writer: Writer) -> Optional[bool]:
         """Send what ``writer`` can without blocking: True when all is out, False when the

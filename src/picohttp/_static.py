@@ -59,6 +59,8 @@ TYPE_CHECKING = False
 if TYPE_CHECKING:  # typing costs more import time than all of picohttp: names only
     from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
 
+    from ._serializer import Body
+
     # A regular file to send: its bytes (small files), or an open descriptor.
     Source = Union[bytes, int, None]
 
@@ -227,6 +229,7 @@ def _open_path(base: str, path: str, segments: List[str]) -> Tuple[Source, os.st
         info = os.fstat(fd)
         regular = stat.S_ISREG(info.st_mode)
         if regular and (info.st_size > _filecache.FILE_LIMIT or not _HAVE_PREAD):
+            _filecache.note_large(path, real, info)  # for kept_answerer's short way
             return fd, info, real  # large: the server sends it with sendfile
         # Small: read now (it leaves with the head in one send) and kept.
         content = os.pread(fd, info.st_size, 0) if regular else None
@@ -501,6 +504,53 @@ def _answer_kept(
     return True
 
 
+def _head(
+    kept: Union[_filecache.Entry, _filecache.Note],
+    request: HttpRequest,
+    date: str,
+    default_mime: str,
+    cache_control: Optional[str],
+    data: Any,
+) -> bytes:
+    """The serialized head of a plain 200 of the ``kept`` file, made once per ``date``."""
+    memo = kept.memo
+    if (
+        memo is None
+        or memo.date != date
+        or memo.default_mime != default_mime
+        or memo.cache_control != cache_control
+    ):
+        memo = _memo(kept, request, default_mime, cache_control)
+        made = HttpResponse(headers=memo.headers.copy(), data=data)
+        memo.head = serialize(made, "GET", date)[0]  # HEAD's head is GET's, without the body
+        memo.date = date
+    head: bytes = memo.head
+    return head
+
+
+def _open_noted(path: str, note: _filecache.Note) -> Optional[int]:
+    """A descriptor of the noted large file at ``path``, if what opens is that very file.
+
+    The ``fstat`` of the opened descriptor is compared with the note, so no
+    file replaced, moved or changed since is taken for it; ``readlink`` is
+    not needed: the same device and inode are the file that was checked.
+    """
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError:
+        _filecache.forget_large(path)
+        return None
+    try:
+        same = _filecache.is_noted_file(note, os.fstat(fd))
+    except OSError:
+        same = False
+    if not same:
+        os.close(fd)
+        _filecache.forget_large(path)
+        return None
+    return fd
+
+
 def _kept_entry(base: str, segments: List[str]) -> Optional[_filecache.Entry]:
     """The kept, unchanged entry for ``segments`` under ``base`` with no ``.gz`` twin, else
     ``None`` (one ``stat``)."""
@@ -536,7 +586,7 @@ class _Memo:
 
 
 def _memo(
-    entry: _filecache.Entry,
+    entry: Union[_filecache.Entry, _filecache.Note],
     request: HttpRequest,
     default_mime: str,
     cache_control: Optional[str],
@@ -561,7 +611,7 @@ _GET_OR_HEAD = ("GET", "HEAD")
 
 def kept_answerer(
     handler: Any, args: Sequence[Any]
-) -> Optional[Callable[[HttpRequest, str], Optional[Tuple[bytes, bytes]]]]:
+) -> Optional[Callable[[HttpRequest, str], Optional[Tuple[bytes, Body]]]]:
     """When ``handler`` is ``staticResource`` itself: its answers to kept files, ready to send.
 
     ``staticResource`` is the spec's default handler, and the command line
@@ -570,7 +620,10 @@ def kept_answerer(
     answer that depends only on the file, the handler's arguments and the
     ``Date``: ``answer(request, date)`` returns it as ``(head, body)`` after
     the one ``stat`` of ``_filecache.find``, with the head serialized once
-    per second and file.  ``None`` from ``answer`` means the long way
+    per second and file.  A large file the long way has read and noted
+    (``_filecache.note_large``) is answered the same way with a ``FileBody``
+    for ``sendfile``, once ``fstat`` of the descriptor just opened shows the
+    very file noted.  ``None`` from ``answer`` means the long way
     (``run_handler``), which gives every other request its due.  The server
     calls it on the loop thread, as nginx answers from its open file cache
     on its event loop: no ``HttpResponse``, no handler call, no worker.
@@ -599,7 +652,7 @@ def kept_answerer(
     ):
         return None
 
-    def answer(request: HttpRequest, date: str) -> Optional[Tuple[bytes, bytes]]:
+    def answer(request: HttpRequest, date: str) -> Optional[Tuple[bytes, Body]]:
         segments = request.path
         method = request.method
         if (
@@ -612,23 +665,31 @@ def kept_answerer(
             return None
         try:
             base = _real_base(static_base)
-        except OSError:
+            path = _path(base, segments)
+        except (_RefusedError, OSError):
             return None
-        entry = _kept_entry(base, segments)
-        if entry is None:
+        if not _filecache.has_no_twin(path + ".gz"):
             return None
-        memo = entry.memo
-        if (
-            memo is None
-            or memo.date != date
-            or memo.default_mime != default_mime
-            or memo.cache_control != cache_control
-        ):
-            memo = _memo(entry, request, default_mime, cache_control)
-            made = HttpResponse(headers=memo.headers.copy(), data=entry.content)
-            memo.head = serialize(made, "GET", date)[0]  # HEAD's head is GET's, without the body
-            memo.date = date
-        return memo.head, entry.content if method == "GET" else b""
+        entry = _filecache.find(path, base)
+        if entry is not None:
+            head = _head(entry, request, date, default_mime, cache_control, entry.content)
+            return head, entry.content if method == "GET" else b""
+        note = _filecache.large_note(path, base)
+        if note is None:
+            return None
+        fd = _open_noted(path, note)
+        if fd is None:
+            return None
+        try:
+            size = note.info.st_size
+            head = _head(note, request, date, default_mime, cache_control, FileBody(None, 0, size))
+            if method == "HEAD":
+                os.close(fd)
+                return head, b""
+            return head, FileBody(io.FileIO(fd, "rb"), 0, size)
+        except BaseException:
+            os.close(fd)  # FileIO owns it only once made
+            raise
 
     return answer
 

@@ -21,6 +21,7 @@ import pytest
 import picohttp._respond as respond_module
 from picohttp import HttpRequest, _filecache, staticResource
 from picohttp._exchange import run_handler
+from picohttp._serializer import FileBody
 from picohttp._static import kept_answerer
 from support import exchange, parse_response, serving, wait_until
 
@@ -228,3 +229,103 @@ def test_a_symlink_has_the_type_of_its_name_read_or_kept(tmp_path: Path, threads
         plain = parse_response(raw_get(server.port, "/v2.txt"))[1]["content-type"]
     assert types == ["text/css; charset=utf-8"] * len(types)
     assert plain == "text/plain; charset=utf-8"
+
+
+# -- large files: noted by the long way, opened again and checked by fstat ------------
+
+LARGE = bytes(range(256)) * 400  # 100 KiB: past FILE_LIMIT, so sent by sendfile
+
+
+def settled_large(root: Path, name: str = "large.bin") -> Path:
+    path = root / name
+    path.write_bytes(LARGE)
+    past = time.time() - 10
+    os.utime(path, (past, past))
+    return path
+
+
+def noted_until(handler: Any, args: Tuple[Any, ...], request: HttpRequest, path: Path) -> bytes:
+    """The long way's head for ``request``, asked until it notes the large file at ``path``."""
+    heads: List[bytes] = []
+
+    def noted() -> bool:
+        head, body, status, _ = run_handler(handler, args, request)
+        assert status == 200
+        if isinstance(body, FileBody):
+            body.close()  # its descriptor (HEAD's body is b"")
+        heads.append(head)
+        return _filecache.large_note(str(path), str(path.parent)) is not None
+
+    assert wait_until(noted, timeout=5.0), f"{path} was never noted"
+    return heads[-1]
+
+
+@pytest.mark.parametrize("arguments", ["defaults", "cacheControl"])
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_a_noted_large_file_is_answered_short_as_the_long_way(
+    tmp_path: Path, arguments: str, method: str
+) -> None:
+    base = settled_site(tmp_path)
+    path = settled_large(base)
+    handler, args = ARGUMENTS[arguments](base)
+    answer = kept_answerer(handler, args)
+    assert answer is not None
+    request = HttpRequest(method, ["large.bin"])
+    head = noted_until(handler, args, request, path)
+    short = answer(request, date_of(head))
+    assert short is not None
+    assert short[0] == head
+    if method == "HEAD":
+        assert short[1] == b""
+        return
+    body = short[1]
+    assert isinstance(body, FileBody) and (body.offset, body.length) == (0, len(LARGE))
+    try:
+        assert os.pread(body.file.fileno(), len(LARGE) + 1, 0) == LARGE
+    finally:
+        body.close()
+
+
+@pytest.mark.parametrize("change", ["replaced", "rewritten", "removed"])
+def test_a_noted_large_file_that_changed_goes_the_long_way(tmp_path: Path, change: str) -> None:
+    base = settled_site(tmp_path)
+    path = settled_large(base)
+    answer = kept_answerer(staticResource, (str(base),))
+    assert answer is not None
+    request = HttpRequest("GET", ["large.bin"])
+    noted_until(staticResource, (str(base),), request, path)
+    if change == "replaced":  # another inode under the same name, same size and times
+        other = settled_large(base, "other.bin")
+        os.utime(other, ns=(path.stat().st_atime_ns, path.stat().st_mtime_ns))
+        os.replace(other, path)
+    elif change == "rewritten":  # same inode, same size: only the times tell
+        path.write_bytes(LARGE[::-1])
+    else:
+        path.unlink()
+    assert answer(request, "Thu, 03 Dec 2026 12:00:00 GMT") is None
+    assert _filecache.large_note(str(path), str(base)) is None  # forgotten, not tried again
+
+
+def test_over_a_socket_a_noted_large_file_skips_the_handler(
+    tmp_path: Path, handler_calls: List[str]
+) -> None:
+    base = settled_site(tmp_path)
+    path = settled_large(base)
+    with serving(staticResource, str(base), threads=True) as server:
+        answers: List[bytes] = []
+
+        def noted() -> bool:
+            answers.append(raw_get(server.port, "/large.bin"))
+            return _filecache.large_note(str(path), str(base)) is not None
+
+        assert wait_until(noted, timeout=5.0)
+        first = answers[-1]
+        handler_calls.clear()
+        short = [raw_get(server.port, "/large.bin") for _ in range(3)]
+        assert handler_calls == []
+        path.write_bytes(LARGE[::-1])
+        changed = raw_get(server.port, "/large.bin")
+        assert handler_calls == ["GET /large.bin"]
+    assert parse_response(first)[2] == LARGE
+    assert [without_date(answer) for answer in short] == [without_date(first)] * 3
+    assert parse_response(changed)[2] == LARGE[::-1]
