@@ -64,23 +64,41 @@ TTL = 1.0
 SETTLE = 1.0
 
 
-class Entry:
-    """One kept file: ``content``, its ``fstat`` ``info``, the ``real`` path it was read from.
+class Note:
+    """A file read the long way: who it was (``identity``) and where it really is (``real``).
 
-    ``memo`` belongs to the caller (the static handler keeps the response
-    headers it derived from the file there); it lives and dies with the entry,
-    so it always describes the very file the entry holds.
+    A large file (past ``FILE_LIMIT``) is only noted (``note_large``): no
+    content and no descriptor; the short way opens the path again and takes
+    the file only if ``fstat`` of what it opened shows the same
+    ``identity`` (device, inode, size, times), so a file replaced or changed
+    since is never taken for it.  ``memo`` belongs to the caller, as
+    ``Entry.memo`` does.
     """
 
-    __slots__ = ("charge", "content", "expires", "identity", "info", "memo", "real")
+    __slots__ = ("expires", "identity", "info", "memo", "real")
 
-    def __init__(self, content: bytes, info: os.stat_result, real: str, expires: float):
-        self.content = content
-        self.info = info  # what a hit's fresh stat matched: its validators are the file's
+    def __init__(self, info: os.stat_result, real: str, expires: float) -> None:
+        self.info = info
         self.identity = _identity(info)
         self.real = real
         self.expires = expires
         self.memo: Any = None
+
+
+class Entry(Note):
+    """One kept file: a ``Note`` with its ``content``.
+
+    ``info`` is what a hit's fresh stat matched, so its validators are the
+    file's; ``memo`` (the static handler keeps the response headers it derived
+    from the file there) lives and dies with the entry, so it always describes
+    the very file the entry holds.
+    """
+
+    __slots__ = ("charge", "content")
+
+    def __init__(self, content: bytes, info: os.stat_result, real: str, expires: float):
+        super().__init__(info, real, expires)
+        self.content = content
         self.charge = 0
 
 
@@ -184,26 +202,6 @@ def note_no_twin(path: str) -> None:
     if len(_no_twin) >= TWIN_NOTES:
         _no_twin.clear()
     _no_twin[path] = time.monotonic() + TTL
-
-
-class Note:
-    """A large file (past ``FILE_LIMIT``) read the long way: who it was and where it really is.
-
-    No content and no descriptor: the short way opens the path again and
-    takes the file only if ``fstat`` of what it opened shows the same
-    ``identity`` (device, inode, size, times), so a file replaced or changed
-    since is never taken for it.  ``memo`` belongs to the caller, as
-    ``Entry.memo`` does.
-    """
-
-    __slots__ = ("expires", "identity", "info", "memo", "real")
-
-    def __init__(self, info: os.stat_result, real: str, expires: float) -> None:
-        self.info = info
-        self.identity = _identity(info)
-        self.real = real
-        self.expires = expires
-        self.memo: Any = None
 
 
 _large: Dict[str, Note] = {}

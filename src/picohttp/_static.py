@@ -490,7 +490,8 @@ def _answer_kept(
     """
     if not segments or not segments[-1] or has_any(request.headers, _CONDITIONAL):
         return False  # a directory's index, or a request _decide must look at
-    entry = _kept_entry(base, segments)
+    path = _plain_path(base, segments)
+    entry = None if path is None else _filecache.find(path, base)
     if entry is None:
         return False
     memo = _memo(entry, request, default_mime, cache_control)
@@ -505,7 +506,7 @@ def _answer_kept(
 
 
 def _head(
-    kept: Union[_filecache.Entry, _filecache.Note],
+    kept: _filecache.Note,
     request: HttpRequest,
     date: str,
     default_mime: str,
@@ -513,7 +514,7 @@ def _head(
     data: Any,
 ) -> bytes:
     """The serialized head of a plain 200 of the ``kept`` file, made once per ``date``."""
-    memo = kept.memo
+    memo: Optional[_Memo] = kept.memo
     if (
         memo is None
         or memo.date != date
@@ -524,8 +525,7 @@ def _head(
         made = HttpResponse(headers=memo.headers.copy(), data=data)
         memo.head = serialize(made, "GET", date)[0]  # HEAD's head is GET's, without the body
         memo.date = date
-    head: bytes = memo.head
-    return head
+    return memo.head
 
 
 def _open_noted(path: str, note: _filecache.Note) -> Optional[int]:
@@ -551,17 +551,14 @@ def _open_noted(path: str, note: _filecache.Note) -> Optional[int]:
     return fd
 
 
-def _kept_entry(base: str, segments: List[str]) -> Optional[_filecache.Entry]:
-    """The kept, unchanged entry for ``segments`` under ``base`` with no ``.gz`` twin, else
-    ``None`` (one ``stat``)."""
+def _plain_path(base: str, segments: List[str]) -> Optional[str]:
+    """The path ``segments`` name under ``base`` if a short way may answer it: a good
+    path whose file has no ``.gz`` twin (known for ``TTL``), else ``None``."""
     try:
         path = _path(base, segments)
     except _RefusedError:
         return None
-    entry = _filecache.find(path, base)
-    if entry is None or not _filecache.has_no_twin(path + ".gz"):
-        return None
-    return entry
+    return path if _filecache.has_no_twin(path + ".gz") else None
 
 
 class _Memo:
@@ -586,7 +583,7 @@ class _Memo:
 
 
 def _memo(
-    entry: Union[_filecache.Entry, _filecache.Note],
+    entry: _filecache.Note,
     request: HttpRequest,
     default_mime: str,
     cache_control: Optional[str],
@@ -665,10 +662,10 @@ def kept_answerer(
             return None
         try:
             base = _real_base(static_base)
-            path = _path(base, segments)
-        except (_RefusedError, OSError):
+        except OSError:
             return None
-        if not _filecache.has_no_twin(path + ".gz"):
+        path = _plain_path(base, segments)
+        if path is None:
             return None
         entry = _filecache.find(path, base)
         if entry is not None:
